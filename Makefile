@@ -1,0 +1,107 @@
+# Troupe: one non-recursive Makefile. `make test` and `make demo` install missing Debian
+# packages first (scripts/deps.sh), then re-enter make so pkg-config sees them.
+#
+#   make                 build build/troupe and the tests
+#   make test            deps + build + run every test program (overall N passed, N failed)
+#   make demo            deps + build + run the pipeline on the embedded default data
+#   make SANITIZE=address,undefined test    the same in build/san-address-undefined/
+#   make CC=clang        any C11 compiler; WERROR=1 turns warnings into errors (CI)
+#   make install PREFIX=/usr/local          troupe, configs and docs
+#   make format          clang-format every C file in place
+
+.DEFAULT_GOAL := all
+.SUFFIXES:
+
+PREFIX   ?= /usr/local
+SANITIZE ?=
+WERROR   ?=
+V        ?=
+
+ifeq ($(SANITIZE),)
+BUILD ?= build
+else
+BUILD ?= build/san-$(subst $(comma),-,$(SANITIZE))
+endif
+comma := ,
+
+PKGS := openblas hdf5-serial sndfile samplerate fftw3f libsodium yaml-0.1 jansson ompi-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wundef -Wcast-qual -Wwrite-strings -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(PKG_CFLAGS) -I. -MMD -MP -pthread
+ALL_LDFLAGS := $(LDFLAGS) -pthread
+ifneq ($(WERROR),)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LIBS := $(PKG_LIBS) -lm
+
+ifeq ($(V),)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say :=
+endif
+
+MODULES := core persona data train rlhf eval
+LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+CLI_SRC := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB     := $(BUILD)/libtroupe.a
+TROUPE  := $(BUILD)/troupe
+
+.PHONY: all deps test check demo install format clean
+all: $(TROUPE) $(TESTS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: $(TROUPE) $(TESTS)
+	@SANITIZE='$(SANITIZE)' scripts/run-tests.sh $(TESTS)
+
+demo: deps
+	@$(MAKE) --no-print-directory $(TROUPE)
+	@scripts/demo.sh $(TROUPE)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(TROUPE): $(CLI_OBJ) $(LIB)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+install: $(TROUPE)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/troupe \
+	    $(DESTDIR)$(PREFIX)/share/doc/troupe
+	install -m 755 $(TROUPE) $(DESTDIR)$(PREFIX)/bin/troupe
+	cp -R configs $(DESTDIR)$(PREFIX)/share/troupe/
+	cp -R docs/. README.md $(DESTDIR)$(PREFIX)/share/doc/troupe/
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h)
+
+clean:
+	rm -rf build
+
+.SECONDARY: $(TESTS:%=%.o)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
