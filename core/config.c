@@ -86,6 +86,11 @@ const char *core_suggest(const char *word, const char *const *candidates, size_t
 {
     const char *best = NULL;
     int best_d = 99;
+    size_t wl = strlen(word);
+    /* An abbreviation ("conf" for "config") is a likely slip too. */
+    for (size_t i = 0; wl >= 3 && i < n; i++)
+        if (!strncmp(candidates[i], word, wl))
+            return candidates[i];
     for (size_t i = 0; i < n; i++) {
         int d = edit_distance(word, candidates[i]);
         if (d < best_d) {
