@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <yaml.h>
 
 /* ---------------------------------------------------------------- scalar text */
 
@@ -549,91 +548,16 @@ void core_cfg_free(const core_cfg_schema *s, void *cfg)
 
 /* ---------------------------------------------------------------- emitting */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static int sbuf_write(void *data, unsigned char *buf, size_t size)
-{
-    sbuf *b = data;
-    if (b->n + size + 1 > b->cap) {
-        size_t cap = (b->n + size + 1) * 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return 0;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, buf, size);
-    b->n += size;
-    b->p[b->n] = '\0';
-    return 1;
-}
-
-static int emit_scalar(yaml_emitter_t *e, const char *v, bool plain_only)
-{
-    yaml_event_t ev;
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)(uintptr_t)v, (int)strlen(v), 1, 1,
-                                 plain_only ? YAML_PLAIN_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
-    return yaml_emitter_emit(e, &ev);
-}
-
-static int emit_map_start(yaml_emitter_t *e)
-{
-    yaml_event_t ev;
-    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-    return yaml_emitter_emit(e, &ev);
-}
-
-static int emit_end(yaml_emitter_t *e, bool map)
-{
-    yaml_event_t ev;
-    if (map)
-        yaml_mapping_end_event_initialize(&ev);
-    else
-        yaml_sequence_end_event_initialize(&ev);
-    return yaml_emitter_emit(e, &ev);
-}
-
-/* The shortest decimal text that reads back as exactly `v`. */
-static void format_real(char *buf, size_t n, double v)
-{
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    /* Keep it looking like a real number so readers of the YAML see the type. */
-    if (!strpbrk(buf, ".eE"))
-        strncat(buf, ".0", n - strlen(buf) - 1);
-}
-
 char *core_cfg_emit(const core_cfg_schema *s, const void *cfg)
 {
-    yaml_emitter_t e;
-    sbuf b = {0};
-    if (!yaml_emitter_initialize(&e)) {
-        CORE_ERR(CORE_ERR_NOMEM, "cannot start the YAML emitter");
+    core_yw *w = core_yw_new();
+    if (!w)
         return NULL;
-    }
-    yaml_emitter_set_output(&e, sbuf_write, &b);
-    yaml_emitter_set_width(&e, 100);
-    yaml_emitter_set_unicode(&e, 1);
-    yaml_event_t ev;
-    int ok = 1;
-    yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-    ok = ok && yaml_emitter_emit(&e, &ev);
-    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
-    ok = ok && yaml_emitter_emit(&e, &ev);
-    ok = ok && emit_map_start(&e);
+    core_yw_map_begin(w, false);
     /* Open sections as the dotted paths change; fields of a section are contiguous. */
     char open[8][64];
     int depth = 0;
-    for (size_t i = 0; ok && i < s->n_fields; i++) {
+    for (size_t i = 0; i < s->n_fields; i++) {
         const core_cfg_field *f = &s->fields[i];
         char parts[8][64];
         int np = 0;
@@ -645,59 +569,40 @@ char *core_cfg_emit(const core_cfg_schema *s, const void *cfg)
         int common = 0;
         while (common < depth && common < np - 1 && !strcmp(open[common], parts[common]))
             common++;
-        while (ok && depth > common) {
-            ok = emit_end(&e, true);
-            depth--;
-        }
-        while (ok && depth < np - 1) {
-            ok = emit_scalar(&e, parts[depth], false) && emit_map_start(&e);
+        for (; depth > common; depth--)
+            core_yw_map_end(w);
+        for (; depth < np - 1; depth++) {
+            core_yw_key(w, parts[depth]);
+            core_yw_map_begin(w, false);
             snprintf(open[depth], 64, "%s", parts[depth]);
-            depth++;
         }
-        ok = ok && emit_scalar(&e, parts[np - 1], false);
+        core_yw_key(w, parts[np - 1]);
         const char *base = (const char *)cfg + f->offset;
-        char num[64];
         switch (f->type) {
-        case CORE_CFG_INT:
-            snprintf(num, sizeof num, "%lld", (long long)*(const int64_t *)base);
-            ok = ok && emit_scalar(&e, num, true);
-            break;
-        case CORE_CFG_REAL:
-            format_real(num, sizeof num, *(const double *)base);
-            ok = ok && emit_scalar(&e, num, true);
-            break;
-        case CORE_CFG_BOOL:
-            ok = ok && emit_scalar(&e, *(const bool *)base ? "true" : "false", true);
-            break;
+        case CORE_CFG_INT: core_yw_int(w, *(const int64_t *)base); break;
+        case CORE_CFG_REAL: core_yw_real(w, *(const double *)base); break;
+        case CORE_CFG_BOOL: core_yw_bool(w, *(const bool *)base); break;
         case CORE_CFG_STR:
         case CORE_CFG_ENUM: {
             const char *v = *(char *const *)base;
-            ok = ok && (v ? emit_scalar(&e, v, false) : emit_scalar(&e, "null", true));
+            if (v)
+                core_yw_str(w, v);
+            else
+                core_yw_null(w);
             break;
         }
         case CORE_CFG_STRLIST: {
             const core_strlist *l = (const core_strlist *)base;
-            yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_SEQUENCE_STYLE);
-            ok = ok && yaml_emitter_emit(&e, &ev);
-            for (size_t j = 0; ok && j < l->n; j++)
-                ok = emit_scalar(&e, l->items[j], false);
-            ok = ok && emit_end(&e, false);
+            core_yw_seq_begin(w, true);
+            for (size_t j = 0; j < l->n; j++)
+                core_yw_str(w, l->items[j]);
+            core_yw_seq_end(w);
             break;
         }
         }
     }
-    while (ok && depth-- > 0)
-        ok = emit_end(&e, true);
-    ok = ok && emit_end(&e, true);
-    yaml_document_end_event_initialize(&ev, 1);
-    ok = ok && yaml_emitter_emit(&e, &ev);
-    yaml_stream_end_event_initialize(&ev);
-    ok = ok && yaml_emitter_emit(&e, &ev);
-    yaml_emitter_delete(&e);
-    if (!ok || b.oom) {
-        free(b.p);
-        CORE_ERR(CORE_ERR_NOMEM, "cannot emit the %s config as YAML", s->kind);
-        return NULL;
-    }
-    return b.p;
+    for (; depth > 0; depth--)
+        core_yw_map_end(w);
+    core_yw_map_end(w);
+    return core_yw_finish(w);
 }

@@ -363,6 +363,25 @@ bool core_parse_bool(const char *s, bool *out);
  * NULL otherwise. */
 const char *core_suggest(const char *word, const char *const *candidates, size_t n);
 
+/* A YAML writer (libyaml's emitter): call in document order, then core_yw_finish for the
+ * malloc'd text (NULL with the error recorded if anything failed). Strings are always
+ * double-quoted; numbers, booleans and null plain; reals in their shortest exact form. */
+typedef struct core_yw core_yw;
+core_yw *core_yw_new(void);
+void core_yw_map_begin(core_yw *w, bool flow);
+void core_yw_map_end(core_yw *w);
+void core_yw_seq_begin(core_yw *w, bool flow);
+void core_yw_seq_end(core_yw *w);
+void core_yw_key(core_yw *w, const char *key);
+void core_yw_str(core_yw *w, const char *v);
+void core_yw_int(core_yw *w, int64_t v);
+void core_yw_real(core_yw *w, double v);
+void core_yw_bool(core_yw *w, bool v);
+void core_yw_null(core_yw *w);
+char *core_yw_finish(core_yw *w);
+/* The shortest decimal text that reads back as exactly `v`, always with '.' or 'e'. */
+void core_format_real(char *buf, size_t n, double v);
+
 /* ---------------------------------------------------------------- typed configs */
 
 /* A config kind is a C struct plus a schema: one field per leaf, named by its dotted path

@@ -454,7 +454,7 @@ static void test_config_layers_defaults_file_and_set(void)
     CHECK_STR(c.data_path, "/tmp/x");
     char *y = core_cfg_emit(&test_schema, &c);
     CHECK_CONTAINS(y, "optim:\n  learning_rate: 0.5\n  shuffle: true\n");
-    CHECK_CONTAINS(y, "scenes: [a, b, c]");
+    CHECK_CONTAINS(y, "scenes: [\"a\", \"b\", \"c\"]");
     /* The emitted config reads back to the same values. */
     char *e = tmp_file("emitted.yaml", y);
     test_cfg c2;
