@@ -90,5 +90,6 @@ int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, voi
 
 /* Groups. */
 int cli_config_main(int argc, char **argv);
+int cli_persona_main(int argc, char **argv);
 
 #endif

@@ -1,11 +1,14 @@
 /* troupe config: list the config kinds, print a kind's effective config, check a file. */
 #include "cli/cli.h"
+#include "persona/persona.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const core_cfg_schema *const kinds[] = {
+    &persona_author_schema,
+    &persona_expand_schema,
     NULL, /* the list ends here; modules add their kinds above this line */
 };
 

@@ -16,6 +16,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } groups[] = {
+    {"persona", cli_persona_main, "authored roles and the persona feature matrix"},
     {"config", cli_config_main, "list, show and check YAML configs"},
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)

@@ -176,6 +176,9 @@ core_status core_file_write_atomic(const char *path, const void *data, size_t n)
 char *core_tmp_path(const char *path);
 /* Creates the directory and its parents (mode 0755); fine if it exists. */
 core_status core_mkdir_p(const char *path);
+/* Removes a file or a folder and everything in it (best effort; for cleaning up our own
+ * temporary output after a failure). */
+void core_rmtree(const char *path);
 /* Directory containing the running executable (malloc'd), or NULL. */
 char *core_exe_dir(void);
 
@@ -255,6 +258,18 @@ core_status core_h5_write(hid_t loc, const char *name, core_h5_type t, int rank,
 core_status core_h5_create_dataset(hid_t loc, const char *name, core_h5_type t, int rank,
                                    const hsize_t *dims, const hsize_t *chunk, int gzip,
                                    hid_t *dset);
+/* Creates a dataset of 0 rows that grows along its first dimension (rows of shape
+ * row_dims[0..rank-2]), chunked by `chunk_rows`; fill it with core_h5_append. */
+core_status core_h5_create_appendable(hid_t loc, const char *name, core_h5_type t, int rank,
+                                      const hsize_t *row_dims, hsize_t chunk_rows, int gzip,
+                                      hid_t *dset);
+/* Appends `nrows` rows to a dataset made by core_h5_create_appendable. */
+core_status core_h5_append(hid_t dset, core_h5_type t, hsize_t nrows, const void *data);
+/* A 1-D dataset of variable-length UTF-8 strings, and its reader (caller frees with
+ * core_strs_free). */
+core_status core_h5_write_strs(hid_t loc, const char *name, const char *const *values,
+                               size_t n);
+core_status core_h5_read_strs(hid_t loc, const char *name, char ***values, size_t *n);
 /* Writes rows [row0, row0 + nrows) along the first dimension of `dset`. */
 core_status core_h5_write_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nrows,
                                const void *data);

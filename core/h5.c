@@ -48,6 +48,14 @@ static hid_t file_type(core_h5_type t)
     CORE_ASSERT(0);
 }
 
+static hid_t vlen_str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
 size_t core_h5_type_size(core_h5_type t)
 {
     switch (t) {
@@ -218,6 +226,125 @@ done:
     return st;
 }
 
+core_status core_h5_create_appendable(hid_t loc, const char *name, core_h5_type t, int rank,
+                                      const hsize_t *row_dims, hsize_t chunk_rows, int gzip,
+                                      hid_t *dset)
+{
+    core_h5_init();
+    CORE_ASSERT(rank >= 1 && rank <= 8 && chunk_rows > 0);
+    core_status st = CORE_OK;
+    hsize_t dims[8] = {0}, maxdims[8] = {H5S_UNLIMITED}, chunk[8] = {chunk_rows};
+    for (int i = 1; i < rank; i++)
+        dims[i] = maxdims[i] = chunk[i] = row_dims[i - 1];
+    hid_t space = H5Screate_simple(rank, dims, maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_obj_track_times(dcpl, 0);
+    H5Pset_chunk(dcpl, rank, chunk);
+    if (gzip > 0) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, (unsigned)gzip);
+    }
+    *dset = H5Dcreate2(loc, name, file_type(t), space, lcpl, dcpl, H5P_DEFAULT);
+    if (*dset < 0)
+        H5_FAIL("cannot create dataset '%s'", name);
+done:
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    return st;
+}
+
+core_status core_h5_append(hid_t dset, core_h5_type t, hsize_t nrows, const void *data)
+{
+    core_status st = CORE_OK;
+    hsize_t dims[8];
+    hid_t space = H5Dget_space(dset);
+    int rank = H5Sget_simple_extent_ndims(space);
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    H5Sclose(space);
+    hsize_t row0 = dims[0];
+    dims[0] += nrows;
+    if (rank < 1 || H5Dset_extent(dset, dims) < 0)
+        H5_FAIL("cannot grow dataset to %llu rows", (unsigned long long)dims[0]);
+    if (nrows)
+        st = core_h5_write_rows(dset, t, row0, nrows, data);
+done:
+    return st;
+}
+
+core_status core_h5_write_strs(hid_t loc, const char *name, const char *const *values,
+                               size_t n)
+{
+    core_h5_init();
+    core_status st = CORE_OK;
+    hsize_t dim = n;
+    hid_t t = vlen_str_type(), space = H5Screate_simple(1, &dim, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_obj_track_times(dcpl, 0);
+    hid_t d = H5Dcreate2(loc, name, t, space, lcpl, dcpl, H5P_DEFAULT);
+    if (d < 0)
+        H5_FAIL("cannot create dataset '%s'", name);
+    if (n && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
+        H5_FAIL("cannot write dataset '%s'", name);
+done:
+    if (d >= 0)
+        H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    H5Tclose(t);
+    return st;
+}
+
+core_status core_h5_read_strs(hid_t loc, const char *name, char ***values, size_t *n)
+{
+    core_h5_init();
+    core_status st = CORE_OK;
+    *values = NULL;
+    *n = 0;
+    hid_t t = vlen_str_type(), space = H5I_INVALID_HID;
+    char **raw = NULL, **out = NULL;
+    hssize_t count = 0;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        H5_FAIL("no dataset '%s'", name);
+    space = H5Dget_space(d);
+    count = H5Sget_simple_extent_npoints(space);
+    raw = core_zalloc(count > 0 ? (size_t)count : 1, sizeof *raw, name);
+    out = core_zalloc(count > 0 ? (size_t)count : 1, sizeof *out, name);
+    if (!raw || !out) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    if (count > 0 && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
+        H5_FAIL("cannot read dataset '%s' as strings", name);
+    for (hssize_t i = 0; i < count; i++)
+        if (!(out[i] = strdup(raw[i] ? raw[i] : ""))) {
+            st = CORE_ERR(CORE_ERR_NOMEM, "dataset '%s': out of memory", name);
+            break;
+        }
+    if (count > 0)
+        H5Dvlen_reclaim(t, space, H5P_DEFAULT, raw);
+    if (st == CORE_OK) {
+        *values = out;
+        *n = (size_t)count;
+        out = NULL;
+    }
+done:
+    if (out)
+        core_strs_free(out, count > 0 ? (size_t)count : 0);
+    free(raw);
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Tclose(t);
+    return st;
+}
+
 core_status core_h5_write(hid_t loc, const char *name, core_h5_type t, int rank,
                           const hsize_t *dims, const void *data)
 {
@@ -322,14 +449,6 @@ core_status core_h5_read(hid_t loc, const char *name, core_h5_type t, int *rank,
 done:
     H5Dclose(dset);
     return st;
-}
-
-static hid_t vlen_str_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
 }
 
 static core_status attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
