@@ -483,7 +483,8 @@ core_status core_h5_attr_set_strs(hid_t loc, const char *name, const char *const
 {
     hsize_t dim = n;
     hid_t t = vlen_str_type(), space = H5Screate_simple(1, &dim, NULL);
-    core_status st = attr_write(loc, name, t, t, space, values);
+    static const char *const none[1] = {""};
+    core_status st = attr_write(loc, name, t, t, space, n ? (const void *)values : none);
     H5Tclose(t);
     H5Sclose(space);
     return st;
