@@ -68,6 +68,8 @@ const core_yaml_node *core_yaml_root(const core_yaml_doc *doc) { return doc->roo
 const char *core_yaml_path(const core_yaml_doc *doc) { return doc->path; }
 
 static core_status vfail(const char *path, int line, int col, core_status code,
+                         const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static core_status vfail(const char *path, int line, int col, core_status code,
                          const char *fmt, va_list ap)
 {
     char msg[1024];

@@ -134,8 +134,8 @@ static void test_role_reports_every_problem_with_line_and_column(void)
     CHECK_EQ_INT(probs.n, 5);
     const char *want[] = {
         "bad-role.yaml:17:1: unknown key 'catchprases' (did you mean 'catchphrases'?)",
-        "bad-role.yaml:4:12: 'archetype' is 'asistant', not one of the known values (did you "
-        "mean 'assistant'?)",
+        ("bad-role.yaml:4:12: 'archetype' is 'asistant', not one of the known values (did you "
+         "mean 'assistant'?)"),
         "bad-role.yaml:6:14: 'description' has 9 characters, expected 20 to 600",
         "bad-role.yaml:8:20: 'traits.openness' is 1.6, outside [0, 1]",
         "bad-role.yaml:11:36: 'emotion.range' must include the baseline 'calm'"};

@@ -1,0 +1,196 @@
+/* Tests of the troupe command line as a user meets it: exit codes, one-line errors that
+ * name the file, line and column, suggestions, help at every level, and --print-config. */
+#include "core/core.h"
+#include "tests/runner.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static char troupe[4096];
+
+/* Runs troupe with `args` (shell words); returns the exit code, output in *out. */
+static int run(const char *args, char **out)
+{
+    char *cmd = core_sprintf("%s %s 2>&1", troupe, args);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = calloc(1, cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - 1 - n, p)) > 0) {
+        n += r;
+        if (n + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *write_file(const char *name, const char *text)
+{
+    char *p = core_sprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static void test_version_lists_every_library(void)
+{
+    char *o;
+    CHECK_EQ_INT(run("--version", &o), 0);
+    CHECK_CONTAINS(o, "troupe " TROUPE_VERSION);
+    const char *libs[] = {"OpenBLAS", "HDF5", "libsndfile", "libsamplerate", "FFTW",
+                          "libsodium", "libyaml", "jansson", "MPI"};
+    for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
+        CHECK_CONTAINS(o, libs[i]);
+    free(o);
+}
+
+static void test_help_at_every_level(void)
+{
+    char *o;
+    CHECK_EQ_INT(run("--help", &o), 0);
+    CHECK_CONTAINS(o, "persona");
+    free(o);
+    CHECK_EQ_INT(run("persona --help", &o), 0);
+    CHECK_CONTAINS(o, "similar");
+    free(o);
+    CHECK_EQ_INT(run("persona build --help", &o), 0);
+    CHECK_CONTAINS(o, "--roles DIR");
+    CHECK_CONTAINS(o, "--print-config");
+    free(o);
+    CHECK_EQ_INT(run("config show --help", &o), 0);
+    free(o);
+    CHECK_EQ_INT(run("", &o), 2); /* no group: usage, exit 2 */
+    free(o);
+}
+
+static void test_usage_errors_exit_2_with_suggestions(void)
+{
+    char *o;
+    CHECK_EQ_INT(run("persnoa", &o), 2);
+    CHECK_STR(o, "troupe: unknown group 'persnoa' (did you mean 'persona'?)\n");
+    free(o);
+    CHECK_EQ_INT(run("persona biuld", &o), 2);
+    CHECK_STR(o, "troupe: persona: unknown command 'biuld' (did you mean 'build'?)\n");
+    free(o);
+    CHECK_EQ_INT(run("persona build --rols x -o y", &o), 2);
+    CHECK_STR(o, "troupe: persona build: unknown option '--rols' (did you mean '--roles'?)\n");
+    free(o);
+    CHECK_EQ_INT(run("persona similar x.h5 '#1' -k", &o), 2);
+    CHECK_CONTAINS(o, "--k needs a value");
+    free(o);
+    CHECK_EQ_INT(run("persona similar x.h5 '#1' -k ten", &o), 2);
+    CHECK_CONTAINS(o, "--k expects an integer, not 'ten'");
+    free(o);
+}
+
+static void test_config_errors_name_file_line_and_column(void)
+{
+    char *p = write_file("x.yaml", "seed: 3\ndedup:\n  treshold: 0.5\n");
+    char *args = core_sprintf("config check --kind persona.expand %s", p), *o;
+    CHECK_EQ_INT(run(args, &o), 2);
+    char *want = core_sprintf("troupe: %s:3:3: unknown key 'dedup.treshold' (did you mean "
+                              "'threshold'?)\n",
+                              p);
+    CHECK_STR(o, want);
+    free(want);
+    free(o);
+    free(args);
+    free(p);
+    p = write_file("y.yaml", "seed: 3\nthreads: many\n");
+    args = core_sprintf("persona build --roles r -o o.h5 --config %s", p);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "y.yaml:2:10: 'threads' must be an integer, not 'many'");
+    free(o);
+    free(args);
+    free(p);
+    p = write_file("z.yaml", "seed: [1, 2\n");
+    args = core_sprintf("config check --kind persona.author %s", p);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "z.yaml:2:1: did not find expected ',' or ']'");
+    free(o);
+    free(args);
+    free(p);
+    CHECK_EQ_INT(run("config show persona.expand --set dedup.threshold=2", &o), 2);
+    CHECK_STR(o, "troupe: --set dedup.threshold=2: 'dedup.threshold' is 2, outside [0.5, 1]\n");
+    free(o);
+    CHECK_EQ_INT(run("config check --kind persona.expand /nonexistent/c.yaml", &o), 2);
+    CHECK_STR(o, "troupe: /nonexistent/c.yaml: cannot open: No such file or directory\n");
+    free(o);
+}
+
+static void test_print_config_shows_the_effective_layers(void)
+{
+    char *p = write_file("layer.yaml", "seed: 11\ndedup: {threshold: 0.95}\n");
+    char *args = core_sprintf("persona build --config %s --set threads=2 --print-config", p), *o;
+    CHECK_EQ_INT(run(args, &o), 0);
+    CHECK_CONTAINS(o, "seed: 11\n");
+    CHECK_CONTAINS(o, "dedup:\n  threshold: 0.95\n");
+    CHECK_CONTAINS(o, "threads: 2\n");
+    CHECK_CONTAINS(o, "max_rows_per_role: 4096\n"); /* from the shipped defaults */
+    free(o);
+    free(args);
+    free(p);
+    CHECK_EQ_INT(run("config kinds", &o), 0);
+    CHECK_CONTAINS(o, "persona.expand");
+    CHECK_CONTAINS(o, "persona/expand.yaml");
+    free(o);
+}
+
+static void test_bad_data_exits_1_and_unreadable_input_exits_2(void)
+{
+    char *d = core_sprintf("%s/roles", tmpdir);
+    core_mkdir_p(d);
+    char *p = core_sprintf("%s/roles/broken.yaml", tmpdir);
+    FILE *f = fopen(p, "w");
+    fputs("schema: \"troupe.role/1\"\nid: \"broken\"\nnames: {en: \"B\", zhh: \"x\"}\n", f);
+    fclose(f);
+    char *args = core_sprintf("persona validate %s", d), *o;
+    CHECK_EQ_INT(run(args, &o), 1);
+    CHECK_CONTAINS(o, "broken.yaml:3:18: unknown key 'names.zhh' (did you mean 'zh'?)");
+    CHECK_CONTAINS(o, "broken.yaml:1:1: missing key 'archetype'");
+    free(o);
+    free(args);
+    CHECK_EQ_INT(run("persona stats /nonexistent/p.h5", &o), 2);
+    CHECK_STR(o, "troupe: /nonexistent/p.h5: cannot open: No such file or directory\n");
+    free(o);
+    char *h = write_file("fake.h5", "not an hdf5 file");
+    args = core_sprintf("persona show %s 1", h);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "fake.h5: not a readable HDF5 file");
+    free(o);
+    free(args);
+    free(h);
+    free(p);
+    free(d);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-cli-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    char *exe = core_exe_dir();
+    snprintf(troupe, sizeof troupe, "%s/../troupe", exe);
+    free(exe);
+    if (access(troupe, X_OK) != 0) {
+        printf("cannot find the troupe binary at %s\n", troupe);
+        return 1;
+    }
+    RUN(test_version_lists_every_library);
+    RUN(test_help_at_every_level);
+    RUN(test_usage_errors_exit_2_with_suggestions);
+    RUN(test_config_errors_name_file_line_and_column);
+    RUN(test_print_config_shows_the_effective_layers);
+    RUN(test_bad_data_exits_1_and_unreadable_input_exits_2);
+    core_rmtree(tmpdir);
+    return TEST_SUMMARY();
+}
