@@ -54,14 +54,16 @@ MODULES := core persona data train rlhf eval
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
+BENCH_SRC := $(wildcard bench/*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB     := $(BUILD)/libtroupe.a
 TROUPE  := $(BUILD)/troupe
 
-.PHONY: all deps test check demo install format clean
+.PHONY: all deps test check demo bench install format clean
 all: $(TROUPE) $(TESTS)
 
 deps:
@@ -76,6 +78,15 @@ check: $(TROUPE) $(TESTS)
 demo: deps
 	@$(MAKE) --no-print-directory $(TROUPE)
 	@scripts/demo.sh $(TROUPE)
+
+# Benchmarks: speed and memory beside the peers, never part of `make test`.
+bench: deps
+	@TROUPE_EXTRA_PKGS="python3-numpy python3-h5py time" scripts/deps.sh
+	@$(MAKE) --no-print-directory $(TROUPE) $(BENCHES)
+	@bench/persona.sh $(BUILD)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,10 +109,10 @@ install: $(TROUPE)
 	cp -R docs/. README.md $(DESTDIR)$(PREFIX)/share/doc/troupe/
 
 format:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(wildcard */*.h)
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(BENCH_SRC) $(wildcard */*.h)
 
 clean:
 	rm -rf build
 
-.SECONDARY: $(TESTS:%=%.o)
+.SECONDARY: $(TESTS:%=%.o) $(BENCHES:%=%.o)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

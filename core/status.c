@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Thread_local char err_msg[2048];
 static _Thread_local char err_site[128];
@@ -88,6 +89,20 @@ bool core_mul_overflows(size_t a, size_t b, size_t *out)
     return false;
 }
 
+/* Large buffers (whole matrices) are 2 MiB aligned and asked to use huge pages: on the
+ * virtual machines we measure on, first-touch page faults otherwise cost more than
+ * reading the data (823 MB: 3.0 s with 4 KiB pages, 1.6 s with 2 MiB pages). */
+static void *alloc_bytes(size_t bytes)
+{
+    if (bytes < ((size_t)32 << 20))
+        return malloc(bytes ? bytes : 1);
+    void *p = NULL;
+    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
 void *core_alloc(size_t n, size_t size, const char *what)
 {
     size_t bytes;
@@ -95,7 +110,7 @@ void *core_alloc(size_t n, size_t size, const char *what)
         CORE_ERR(CORE_ERR_NOMEM, "%s: size overflows (%zu x %zu bytes)", what, n, size);
         return NULL;
     }
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = alloc_bytes(bytes);
     if (!p)
         CORE_ERR(CORE_ERR_NOMEM, "%s: out of memory allocating %zu bytes", what, bytes);
     return p;
