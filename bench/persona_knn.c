@@ -71,8 +71,8 @@ int main(int argc, char **argv)
            times[(nq * 95) / 100 < nq ? (nq * 95) / 100 : nq - 1] * 1e3);
     t0 = core_now();
     persona_similar(&m, q, (size_t)nq, k, idx, sim);
-    printf("batched_%d_queries_ms %.2f\nbatched_per_query_ms %.2f\n", nq,
-           (core_now() - t0) * 1e3, (core_now() - t0) * 1e3 / nq);
+    printf("batched_%d_queries_ms %.2f\nbatched_per_query_ms %.2f\n", nq, (core_now() - t0) * 1e3,
+           (core_now() - t0) * 1e3 / nq);
     printf("top1_of_query0 %llu %.6f\n", (unsigned long long)idx[0], sim[0]);
     if (sink == 12345.678)
         printf("(sink)\n");

@@ -117,14 +117,12 @@ static bool store(const cli_spec *spec, const cli_opt *o, const char *value, int
         if (o->dest)
             *(bool *)o->dest = true;
         return true;
-    case CLI_STR:
-        *(const char **)o->dest = value;
-        return true;
+    case CLI_STR: *(const char **)o->dest = value; return true;
     case CLI_INT: {
         int64_t v;
         if (!core_parse_i64(value, &v)) {
-            *exit_now = cli_usage_error("%s: --%s expects an integer, not '%s'",
-                                        spec->name, o->name, value);
+            *exit_now = cli_usage_error("%s: --%s expects an integer, not '%s'", spec->name,
+                                        o->name, value);
             return false;
         }
         *(int64_t *)o->dest = v;
@@ -188,8 +186,8 @@ bool cli_parse(const cli_spec *spec, int argc, char **argv, const char ***pos, s
                     *exit_now = cli_usage_error("%s: unknown option '--%s' (did you mean '--%s'?)",
                                                 cmd, word, s);
                 else
-                    *exit_now = cli_usage_error("%s: unknown option '--%s' (see --help)", cmd,
-                                                word);
+                    *exit_now =
+                        cli_usage_error("%s: unknown option '--%s' (see --help)", cmd, word);
                 goto fail;
             }
             if (eq) {
@@ -234,10 +232,10 @@ bool cli_parse(const cli_spec *spec, int argc, char **argv, const char ***pos, s
         if (spec->min_pos == spec->max_pos && spec->min_pos == 0)
             *exit_now = cli_usage_error("%s: unexpected argument '%s' (see --help)", cmd, p[0]);
         else
-            *exit_now = cli_usage_error("%s: expected %s%zu argument%s, got %zu (usage: %s)", cmd,
-                                        spec->min_pos == spec->max_pos ? "" : "at least ",
-                                        spec->min_pos, spec->min_pos == 1 ? "" : "s", np,
-                                        spec->usage);
+            *exit_now =
+                cli_usage_error("%s: expected %s%zu argument%s, got %zu (usage: %s)", cmd,
+                                spec->min_pos == spec->max_pos ? "" : "at least ", spec->min_pos,
+                                spec->min_pos == 1 ? "" : "s", np, spec->usage);
         goto fail;
     }
     *pos = p;
@@ -271,12 +269,10 @@ int cli_dispatch(const char *group, const char *summary, const cli_command *cmds
     const char *s = core_suggest(sub, names, n < 32 ? n : 32);
     if (s)
         return cli_usage_error("%s: unknown command '%s' (did you mean '%s'?)", group, sub, s);
-    return cli_usage_error("%s: unknown command '%s' (see 'troupe %s --help')", group, sub,
-                           group);
+    return cli_usage_error("%s: unknown command '%s' (see 'troupe %s --help')", group, sub, group);
 }
 
-int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, void *out,
-                    bool *done)
+int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, void *out, bool *done)
 {
     *done = false;
     core_status st = core_cfg_load(schema, c->config, c->sets.items, c->sets.n, out);

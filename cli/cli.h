@@ -76,17 +76,18 @@ typedef struct cli_config_opts {
     cli_list sets;
     bool print;
 } cli_config_opts;
-#define CLI_CONFIG_OPTS(c)                                                                 \
-    {"config", 'c', CLI_STR, &(c).config, "FILE", "YAML config layered over the defaults"}, \
-        {"set", 0, CLI_LIST, &(c).sets, "KEY=VALUE",                                       \
-         "override one config key (repeatable), e.g. --set seed=7"},                       \
-        {"print-config", 0, CLI_FLAG, &(c).print, NULL,                                    \
-         "print the effective config as YAML and exit"}
+#define CLI_CONFIG_OPTS(c)                                                                         \
+    {"config", 'c', CLI_STR, &(c).config, "FILE", "YAML config layered over the defaults"},        \
+        {"set",     0,           CLI_LIST,                                                         \
+         &(c).sets, "KEY=VALUE", "override one config key (repeatable), e.g. --set seed=7"},       \
+    {                                                                                              \
+        "print-config", 0, CLI_FLAG, &(c).print, NULL,                                             \
+            "print the effective config as YAML and exit"                                          \
+    }
 /* Loads the config for `schema` from `c`. Returns CLI_OK to go on, or an exit code (after
  * printing the error, or the config when --print-config was given: then the caller exits
  * with CLI_OK too, so check *done). */
-int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, void *out,
-                    bool *done);
+int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, void *out, bool *done);
 
 /* Groups. */
 int cli_config_main(int argc, char **argv);

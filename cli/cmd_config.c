@@ -7,8 +7,7 @@
 #include <string.h>
 
 static const core_cfg_schema *const kinds[] = {
-    &persona_author_schema,
-    &persona_expand_schema,
+    &persona_author_schema, &persona_expand_schema,
     NULL, /* the list ends here; modules add their kinds above this line */
 };
 
@@ -40,16 +39,20 @@ static int unknown_kind(const char *cmd, const char *name)
     const char *s = core_suggest(name, names, n < 64 ? n : 64);
     if (s)
         return cli_usage_error("%s: unknown config kind '%s' (did you mean '%s'?)", cmd, name, s);
-    return cli_usage_error("%s: unknown config kind '%s' (see 'troupe config kinds')", cmd,
-                           name);
+    return cli_usage_error("%s: unknown config kind '%s' (see 'troupe config kinds')", cmd, name);
 }
 
 static int cmd_kinds(int argc, char **argv)
 {
-    static const cli_spec spec = {"config kinds", "troupe config kinds",
+    static const cli_spec spec = {"config kinds",
+                                  "troupe config kinds",
                                   "Lists the config kinds, their defaults files and what they "
                                   "configure.",
-                                  NULL, 0, 0, 0, NULL};
+                                  NULL,
+                                  0,
+                                  0,
+                                  0,
+                                  NULL};
     const char **pos;
     size_t np;
     int rc;
@@ -61,8 +64,7 @@ static int cmd_kinds(int argc, char **argv)
     const char *dir = core_config_dir();
     printf("config directory: %s\n", dir ? dir : "(not found; set TROUPE_CONFIG_DIR)");
     for (size_t i = 0; i < n; i++)
-        printf("  %-16s %-28s %s\n", k[i]->kind, k[i]->defaults ? k[i]->defaults : "-",
-               k[i]->help);
+        printf("  %-16s %-28s %s\n", k[i]->kind, k[i]->defaults ? k[i]->defaults : "-", k[i]->help);
     return CLI_OK;
 }
 
@@ -80,7 +82,10 @@ static int cmd_show(int argc, char **argv)
                            "Prints the effective config of KIND as YAML: the shipped defaults, "
                            "then FILE, then each --set,\nchecked against the kind's schema. The "
                            "same text is stored in every output file.",
-                           opts, sizeof opts / sizeof *opts, 1, 1,
+                           opts,
+                           sizeof opts / sizeof *opts,
+                           1,
+                           1,
                            "Example:\n  troupe config show persona.expand --set seed=7"};
     const char **pos;
     size_t np;
@@ -128,11 +133,16 @@ static int cmd_check(int argc, char **argv)
     const cli_opt opts[] = {
         {"kind", 'k', CLI_STR, &kind, "KIND", "the config kind (see 'troupe config kinds')"},
     };
-    const cli_spec spec = {"config check", "troupe config check --kind KIND FILE...",
+    const cli_spec spec = {"config check",
+                           "troupe config check --kind KIND FILE...",
                            "Checks each FILE against the schema of KIND, layered over the "
                            "defaults, and reports the\nfirst problem of each with its line and "
                            "column. Exit 2 if any file is bad.",
-                           opts, sizeof opts / sizeof *opts, 1, 1024, NULL};
+                           opts,
+                           sizeof opts / sizeof *opts,
+                           1,
+                           1024,
+                           NULL};
     const char **pos;
     size_t np;
     int rc;

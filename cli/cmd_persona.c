@@ -46,12 +46,17 @@ static int cmd_validate(int argc, char **argv)
 {
     bool json = false;
     const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json, NULL, "print the result as JSON"}};
-    const cli_spec spec = {"persona validate", "troupe persona validate [DIR]",
+    const cli_spec spec = {"persona validate",
+                           "troupe persona validate [DIR]",
                            "Checks every role file in DIR (default: the shipped archetypes) "
                            "against the troupe.role/1\nschema and the set as a whole (duplicate "
                            "ids, parents that do not exist), reporting every\nproblem with "
                            "file:line:col. Exit 1 if there is any.",
-                           opts, 1, 0, 1, NULL};
+                           opts,
+                           1,
+                           0,
+                           1,
+                           NULL};
     const char **pos;
     size_t np;
     int rc;
@@ -107,12 +112,16 @@ static int cmd_author(int argc, char **argv)
         {"output", 'o', CLI_STR, &out, "DIR", "folder to create with the authored roles"},
         CLI_CONFIG_OPTS(c),
     };
-    const cli_spec spec = {"persona author", "troupe persona author -o DIR [--archetypes DIR]",
+    const cli_spec spec = {"persona author",
+                           "troupe persona author -o DIR [--archetypes DIR]",
                            "Composes roles (count in the config; default 10,000) from the "
                            "archetypes and the vocabularies\nof occupations, backgrounds, quirks "
                            "and variations, and writes them with the archetypes into\na new "
                            "folder, one YAML file per role. Deterministic for a seed.",
-                           opts, sizeof opts / sizeof *opts, 0, 0,
+                           opts,
+                           sizeof opts / sizeof *opts,
+                           0,
+                           0,
                            "Example:\n  troupe persona author -o roles --set count=20000"};
     const char **pos;
     size_t np;
@@ -135,8 +144,7 @@ static int cmd_author(int argc, char **argv)
         goto done;
     }
     if (!arch_dir && !(arch_dir = def)) {
-        rc = cli_usage_error("%s: no --archetypes given and no configs directory found",
-                             spec.name);
+        rc = cli_usage_error("%s: no --archetypes given and no configs directory found", spec.name);
         goto done;
     }
     double t0 = core_now();
@@ -167,12 +175,16 @@ static int cmd_build(int argc, char **argv)
         {"output", 'o', CLI_STR, &out, "FILE", "personas.h5 to write"},
         CLI_CONFIG_OPTS(c),
     };
-    const cli_spec spec = {"persona build", "troupe persona build --roles DIR -o FILE [options]",
+    const cli_spec spec = {"persona build",
+                           "troupe persona build --roles DIR -o FILE [options]",
                            "Expands every role along the configured axes (scene, language, "
                            "emotion, pacing, register)\ninto unit-norm float32 feature rows, "
                            "removes near-duplicate rows within each family, and\nwrites the "
                            "persona matrix as HDF5 (written whole or not at all).",
-                           opts, sizeof opts / sizeof *opts, 0, 0,
+                           opts,
+                           sizeof opts / sizeof *opts,
+                           0,
+                           0,
                            "Example:\n  troupe persona build --roles roles -o personas.h5 "
                            "--set dedup.threshold=0.98"};
     const char **pos;
@@ -265,8 +277,8 @@ static json_t *row_json(const persona_matrix *m, uint64_t r)
     json_object_set_new(o, "name_zh", json_string(m->role_name_zh[ro]));
     json_object_set_new(o, "archetype", json_string(m->role_archetype[ro]));
     json_object_set_new(o, "occupation", json_string(m->role_occupation[ro]));
-    json_object_set_new(o, "parent", m->role_parent[ro][0] ? json_string(m->role_parent[ro])
-                                                           : json_null());
+    json_object_set_new(o, "parent",
+                        m->role_parent[ro][0] ? json_string(m->role_parent[ro]) : json_null());
     json_t *ax = json_object();
     for (int a = 0; a < 5; a++)
         json_object_set_new(ax, persona_axis_names[a],
@@ -287,11 +299,16 @@ static int cmd_show(int argc, char **argv)
 {
     bool json = false;
     const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json, NULL, "print the row as JSON"}};
-    const cli_spec spec = {"persona show", "troupe persona show FILE ID",
+    const cli_spec spec = {"persona show",
+                           "troupe persona show FILE ID",
                            "Prints one row of a persona matrix: its role, its axis values and "
                            "its feature vector decoded\ninto feature names. ID is a row id, or "
                            "#INDEX for the row at that index.",
-                           opts, 1, 2, 2, "Example:\n  troupe persona show personas.h5 '#0'"};
+                           opts,
+                           1,
+                           2,
+                           2,
+                           "Example:\n  troupe persona show personas.h5 '#0'"};
     const char **pos;
     size_t np;
     int rc;
@@ -350,11 +367,16 @@ static int cmd_similar(int argc, char **argv)
         {"k", 'k', CLI_INT, &k, "K", "how many neighbours (default 10)"},
         {"json", 0, CLI_FLAG, &json, NULL, "print the result as JSON"},
     };
-    const cli_spec spec = {"persona similar", "troupe persona similar FILE ID... [-k K]",
+    const cli_spec spec = {"persona similar",
+                           "troupe persona similar FILE ID... [-k K]",
                            "Finds the K rows with the highest cosine similarity to each given "
                            "row over the whole matrix\n(blocked cblas_sgemm; several IDs are "
                            "searched in one pass). ID is a row id or #INDEX.",
-                           opts, 2, 2, 64, NULL};
+                           opts,
+                           2,
+                           2,
+                           64,
+                           NULL};
     const char **pos;
     size_t np;
     int rc;
@@ -440,11 +462,16 @@ static int cmd_stats(int argc, char **argv)
 {
     bool json = false;
     const cli_opt opts[] = {{"json", 0, CLI_FLAG, &json, NULL, "print the statistics as JSON"}};
-    const cli_spec spec = {"persona stats", "troupe persona stats FILE",
+    const cli_spec spec = {"persona stats",
+                           "troupe persona stats FILE",
                            "Prints the counts of rows per axis value and per archetype, the "
                            "expansion and near-duplicate\ncounts, and the distribution of every "
                            "feature (mean, std, min, max).",
-                           opts, 1, 1, 1, NULL};
+                           opts,
+                           1,
+                           1,
+                           1,
+                           NULL};
     const char **pos;
     size_t np;
     int rc;
@@ -497,8 +524,7 @@ static int cmd_stats(int argc, char **argv)
                (unsigned long long)s->rows, s->d, s->roles, (unsigned long long)s->families);
         printf("expanded %llu rows, removed %llu near-duplicates (%.2f%%)\n",
                (unsigned long long)s->rows_expanded, (unsigned long long)s->rows_removed,
-               s->rows_expanded ? 100.0 * (double)s->rows_removed / (double)s->rows_expanded
-                                : 0.0);
+               s->rows_expanded ? 100.0 * (double)s->rows_removed / (double)s->rows_expanded : 0.0);
         for (int a = 0; a < 5; a++) {
             printf("%-9s", persona_axis_names[a]);
             for (int v = 0; v < axis_n[a]; v++)

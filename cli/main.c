@@ -80,9 +80,10 @@ int main(int argc, char **argv)
             return cli_usage_error("unknown option '%s' (see 'troupe --help')", a);
         }
     }
-    core_log_set_level(quiet ? CORE_LOG_ERROR
-                             : verbose > 1 ? CORE_LOG_DEBUG
-                                           : verbose ? CORE_LOG_INFO : CORE_LOG_WARN);
+    core_log_set_level(quiet         ? CORE_LOG_ERROR
+                       : verbose > 1 ? CORE_LOG_DEBUG
+                       : verbose     ? CORE_LOG_INFO
+                                     : CORE_LOG_WARN);
     if (i >= argc) {
         print_help();
         return CLI_USAGE;

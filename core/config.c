@@ -259,8 +259,7 @@ static core_status set_from_node(const core_cfg_field *f, const core_yaml_doc *d
             *(double *)base = v;
         return st;
     }
-    case CORE_CFG_BOOL:
-        return core_yaml_bool(doc, node, f->key, (bool *)base);
+    case CORE_CFG_BOOL: return core_yaml_bool(doc, node, f->key, (bool *)base);
     case CORE_CFG_STR:
     case CORE_CFG_ENUM: {
         char **dst = (char **)base;
@@ -360,8 +359,7 @@ done:
 }
 
 static core_status apply_map(const core_cfg_schema *s, const core_yaml_doc *doc,
-                             const core_yaml_node *map, const char *prefix, void *out,
-                             bool *seen)
+                             const core_yaml_node *map, const char *prefix, void *out, bool *seen)
 {
     core_status st = CORE_OK;
     for (size_t i = 0; i < map->n; i++) {
@@ -403,8 +401,7 @@ static core_status apply_doc_seen(const core_cfg_schema *s, const core_yaml_doc 
     return apply_map(s, doc, root, NULL, out, seen);
 }
 
-core_status core_cfg_apply_doc(const core_cfg_schema *schema, const core_yaml_doc *doc,
-                               void *out)
+core_status core_cfg_apply_doc(const core_cfg_schema *schema, const core_yaml_doc *doc, void *out)
 {
     bool *seen = core_zalloc(schema->n_fields, sizeof *seen, "config");
     if (!seen)
@@ -414,8 +411,7 @@ core_status core_cfg_apply_doc(const core_cfg_schema *schema, const core_yaml_do
     return st;
 }
 
-static core_status set_seen(const core_cfg_schema *s, const char *assignment, void *out,
-                            bool *seen)
+static core_status set_seen(const core_cfg_schema *s, const char *assignment, void *out, bool *seen)
 {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
@@ -439,8 +435,8 @@ static core_status set_seen(const core_cfg_schema *s, const char *assignment, vo
         if (sug)
             return CORE_ERR(CORE_ERR_SCHEMA, "--set %s: unknown key '%s' (did you mean '%s'?)",
                             assignment, key, sug);
-        return CORE_ERR(CORE_ERR_SCHEMA, "--set %s: unknown key '%s' in %s config", assignment,
-                        key, s->kind);
+        return CORE_ERR(CORE_ERR_SCHEMA, "--set %s: unknown key '%s' in %s config", assignment, key,
+                        s->kind);
     }
     char name[300];
     snprintf(name, sizeof name, "--set %s", assignment);
@@ -467,8 +463,8 @@ core_status core_cfg_set(const core_cfg_schema *schema, const char *assignment, 
     return set_seen(schema, assignment, out, NULL);
 }
 
-core_status core_cfg_load(const core_cfg_schema *s, const char *user_path,
-                          const char *const *sets, size_t n_sets, void *out)
+core_status core_cfg_load(const core_cfg_schema *s, const char *user_path, const char *const *sets,
+                          size_t n_sets, void *out)
 {
     memset(out, 0, s->size);
     core_status st = CORE_OK;
@@ -479,8 +475,9 @@ core_status core_cfg_load(const core_cfg_schema *s, const char *user_path,
     if (s->defaults) {
         const char *dir = core_config_dir();
         if (!dir) {
-            st = CORE_ERR(CORE_ERR_IO, "cannot find the configs directory for %s defaults "
-                                       "(set TROUPE_CONFIG_DIR)",
+            st = CORE_ERR(CORE_ERR_IO,
+                          "cannot find the configs directory for %s defaults "
+                          "(set TROUPE_CONFIG_DIR)",
                           s->kind);
             goto done;
         }
@@ -490,8 +487,9 @@ core_status core_cfg_load(const core_cfg_schema *s, const char *user_path,
         CORE_TRY(apply_doc_seen(s, doc, out, seen));
         for (size_t i = 0; i < s->n_fields; i++)
             if (!seen[i] && !(s->fields[i].flags & CORE_CFG_REQUIRED)) {
-                st = CORE_ERR(CORE_ERR_SCHEMA, "%s: missing key '%s' (the defaults file must "
-                                               "set every key)",
+                st = CORE_ERR(CORE_ERR_SCHEMA,
+                              "%s: missing key '%s' (the defaults file must "
+                              "set every key)",
                               path, s->fields[i].key);
                 goto done;
             }
@@ -507,8 +505,9 @@ core_status core_cfg_load(const core_cfg_schema *s, const char *user_path,
         CORE_TRY(set_seen(s, sets[i], out, seen));
     for (size_t i = 0; i < s->n_fields; i++)
         if (!seen[i] && (s->fields[i].flags & CORE_CFG_REQUIRED)) {
-            st = CORE_ERR(CORE_ERR_SCHEMA, "%s%smissing required key '%s' (set it in the config "
-                                           "file or with --set %s=...)",
+            st = CORE_ERR(CORE_ERR_SCHEMA,
+                          "%s%smissing required key '%s' (set it in the config "
+                          "file or with --set %s=...)",
                           user_path ? user_path : "", user_path ? ": " : "", s->fields[i].key,
                           s->fields[i].key);
             goto done;

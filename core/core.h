@@ -42,8 +42,8 @@ const char *core_status_name(core_status st);
 
 /* Records `code` and a printf-style message for this thread, with the C source site.
  * Returns `code`, so failing sites read `return CORE_ERR(CORE_ERR_IO, "%s: ...", path);`. */
-core_status core__error_set(const char *src_file, int src_line, core_status code,
-                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+core_status core__error_set(const char *src_file, int src_line, core_status code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
 #define CORE_ERR(code, ...) core__error_set(__FILE__, __LINE__, (code), __VA_ARGS__)
 
 /* The last error message recorded on this thread ("" if none). Valid until the next error. */
@@ -56,19 +56,19 @@ void core_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 void core_error_clear(void);
 
 /* Always-on assertion for bugs (never for bad input): prints the site and aborts. */
-#define CORE_ASSERT(cond)                                                                  \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            core__assert_fail(#cond, __FILE__, __LINE__);                                  \
+#define CORE_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            core__assert_fail(#cond, __FILE__, __LINE__);                                          \
     } while (0)
 _Noreturn void core__assert_fail(const char *expr, const char *file, int line);
 
 /* Runs `expr` (a core_status) and jumps to `done` with `st` set when it fails. */
-#define CORE_TRY(expr)                                                                     \
-    do {                                                                                   \
-        st = (expr);                                                                       \
-        if (st != CORE_OK)                                                                 \
-            goto done;                                                                     \
+#define CORE_TRY(expr)                                                                             \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != CORE_OK)                                                                         \
+            goto done;                                                                             \
     } while (0)
 
 /* ---------------------------------------------------------------- checked allocation */
@@ -202,8 +202,7 @@ void core_hex(char *out, const uint8_t *in, size_t n);
 bool core_unhex(uint8_t *out, size_t n, const char *hex);
 /* Key pair from a 32-byte seed, or from the OS's randomness when seed is NULL. */
 core_status core_ed25519_keypair(uint8_t pk[CORE_ED25519_PK_BYTES],
-                                 uint8_t sk[CORE_ED25519_SK_BYTES],
-                                 const uint8_t *seed);
+                                 uint8_t sk[CORE_ED25519_SK_BYTES], const uint8_t *seed);
 void core_ed25519_sign(uint8_t sig[CORE_ED25519_SIG_BYTES], const void *msg, size_t n,
                        const uint8_t sk[CORE_ED25519_SK_BYTES]);
 bool core_ed25519_verify(const uint8_t sig[CORE_ED25519_SIG_BYTES], const void *msg, size_t n,
@@ -267,19 +266,17 @@ core_status core_h5_create_appendable(hid_t loc, const char *name, core_h5_type 
 core_status core_h5_append(hid_t dset, core_h5_type t, hsize_t nrows, const void *data);
 /* A 1-D dataset of variable-length UTF-8 strings, and its reader (caller frees with
  * core_strs_free). */
-core_status core_h5_write_strs(hid_t loc, const char *name, const char *const *values,
-                               size_t n);
+core_status core_h5_write_strs(hid_t loc, const char *name, const char *const *values, size_t n);
 core_status core_h5_read_strs(hid_t loc, const char *name, char ***values, size_t *n);
 /* Writes rows [row0, row0 + nrows) along the first dimension of `dset`. */
 core_status core_h5_write_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nrows,
                                const void *data);
 /* Reads rows [row0, row0 + nrows) along the first dimension into `data`. */
-core_status core_h5_read_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nrows,
-                              void *data);
+core_status core_h5_read_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nrows, void *data);
 /* Reads a whole dataset converted to `t`. *dims gets up to 8 dims; *data is malloc'd and
  * its size overflow-checked. */
-core_status core_h5_read(hid_t loc, const char *name, core_h5_type t, int *rank,
-                         hsize_t dims[8], void **data);
+core_status core_h5_read(hid_t loc, const char *name, core_h5_type t, int *rank, hsize_t dims[8],
+                         void **data);
 /* Shape of a dataset without reading it. */
 core_status core_h5_shape(hid_t loc, const char *name, int *rank, hsize_t dims[8]);
 
@@ -287,8 +284,7 @@ core_status core_h5_shape(hid_t loc, const char *name, int *rank, hsize_t dims[8
 core_status core_h5_attr_set_str(hid_t loc, const char *name, const char *value);
 core_status core_h5_attr_get_str(hid_t loc, const char *name, char **value);
 /* A 1-D array of strings (e.g. feature names). */
-core_status core_h5_attr_set_strs(hid_t loc, const char *name, const char *const *values,
-                                  size_t n);
+core_status core_h5_attr_set_strs(hid_t loc, const char *name, const char *const *values, size_t n);
 core_status core_h5_attr_get_strs(hid_t loc, const char *name, char ***values, size_t *n);
 void core_strs_free(char **values, size_t n);
 /* Scalar numeric attributes. */
@@ -318,13 +314,13 @@ typedef enum core_yaml_kind {
 typedef struct core_yaml_node core_yaml_node;
 struct core_yaml_node {
     core_yaml_kind kind;
-    int line, col;      /* 1-based position of the value */
+    int line, col;         /* 1-based position of the value */
     int key_line, key_col; /* position of the key, for map members */
-    const char *key;    /* map members only */
-    const char *str;    /* scalars: the text, NUL-terminated */
-    size_t len;         /* scalars: bytes */
-    bool quoted;        /* scalars written in quotes */
-    size_t n;           /* sequences and maps: number of members */
+    const char *key;       /* map members only */
+    const char *str;       /* scalars: the text, NUL-terminated */
+    size_t len;            /* scalars: bytes */
+    bool quoted;           /* scalars written in quotes */
+    size_t n;              /* sequences and maps: number of members */
     core_yaml_node **items;
 };
 
@@ -337,8 +333,7 @@ typedef struct core_yaml_limits {
 typedef struct core_yaml_doc core_yaml_doc;
 /* Parses a file; NULL limits take the defaults. On failure *doc is NULL and the message
  * reads "path:line:col: what". The caller frees the document with core_yaml_free. */
-core_status core_yaml_load(const char *path, const core_yaml_limits *limits,
-                           core_yaml_doc **doc);
+core_status core_yaml_load(const char *path, const core_yaml_limits *limits, core_yaml_doc **doc);
 /* Parses `len` bytes of text; `name` stands for the path in messages. */
 core_status core_yaml_parse(const char *name, const char *text, size_t len,
                             const core_yaml_limits *limits, core_yaml_doc **doc);
@@ -359,15 +354,15 @@ core_status core_yaml_check_keys(const core_yaml_doc *doc, const core_yaml_node 
 /* Typed reads of a node; errors name the node's position and `what` (usually the key). */
 core_status core_yaml_expect(const core_yaml_doc *doc, const core_yaml_node *node,
                              core_yaml_kind kind, const char *what);
-core_status core_yaml_int(const core_yaml_doc *doc, const core_yaml_node *node,
-                          const char *what, int64_t min, int64_t max, int64_t *out);
-core_status core_yaml_real(const core_yaml_doc *doc, const core_yaml_node *node,
-                           const char *what, double min, double max, double *out);
-core_status core_yaml_bool(const core_yaml_doc *doc, const core_yaml_node *node,
-                           const char *what, bool *out);
+core_status core_yaml_int(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                          int64_t min, int64_t max, int64_t *out);
+core_status core_yaml_real(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                           double min, double max, double *out);
+core_status core_yaml_bool(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                           bool *out);
 /* A non-null scalar's text (borrowed from the document). */
-core_status core_yaml_str(const core_yaml_doc *doc, const core_yaml_node *node,
-                          const char *what, const char **out);
+core_status core_yaml_str(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                          const char **out);
 
 /* Scalar text conversions shared by YAML and --set: whole-string, finite, no junk. */
 bool core_parse_i64(const char *s, int64_t *out);
@@ -453,8 +448,7 @@ const char *core_config_dir(void);
 core_status core_cfg_load(const core_cfg_schema *schema, const char *user_path,
                           const char *const *sets, size_t n_sets, void *out);
 /* Applies one YAML document to an already loaded struct (for tests and embedding). */
-core_status core_cfg_apply_doc(const core_cfg_schema *schema, const core_yaml_doc *doc,
-                               void *out);
+core_status core_cfg_apply_doc(const core_cfg_schema *schema, const core_yaml_doc *doc, void *out);
 /* Applies one "key=value" override. */
 core_status core_cfg_set(const core_cfg_schema *schema, const char *assignment, void *out);
 /* The effective config as YAML text (malloc'd), keys in schema order. */

@@ -127,8 +127,8 @@ core_status core_base64_decode(const char *b64, uint8_t **out, size_t *n)
         return CORE_ERR_NOMEM;
     size_t got = 0;
     const char *end = NULL;
-    if (sodium_base642bin(buf, cap, b64, len, NULL, &got, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+    if (sodium_base642bin(buf, cap, b64, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) !=
+            0 ||
         end != b64 + len) {
         free(buf);
         return CORE_ERR(CORE_ERR_PARSE, "invalid base64 at character %zu",

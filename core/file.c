@@ -32,8 +32,8 @@ core_status core_file_read(const char *path, size_t max_bytes, char **out, size_
         goto done;
     }
     if (max_bytes && (uint64_t)sb.st_size > max_bytes) {
-        st = CORE_ERR(CORE_ERR_LIMIT, "%s: file is %lld bytes, more than the limit of %zu",
-                      path, (long long)sb.st_size, max_bytes);
+        st = CORE_ERR(CORE_ERR_LIMIT, "%s: file is %lld bytes, more than the limit of %zu", path,
+                      (long long)sb.st_size, max_bytes);
         goto done;
     }
     /* Read until EOF rather than trusting st_size (pipes, /proc, growing files). */
@@ -136,7 +136,7 @@ core_status core_mkdir_p(const char *path)
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
         return CORE_ERR(CORE_ERR_IO, "%s: path too long", path);
-    for (char *p = buf + 1; ; p++) {
+    for (char *p = buf + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';

@@ -17,7 +17,10 @@ static void h5_init_once(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-void core_h5_init(void) { pthread_once(&h5_once, h5_init_once); }
+void core_h5_init(void)
+{
+    pthread_once(&h5_once, h5_init_once);
+}
 
 static hid_t native_type(core_h5_type t)
 {
@@ -90,12 +93,12 @@ static core_status h5_fail(const char *src, int line, const char *what)
         return core__error_set(src, line, CORE_ERR_IO, "%s: %s", what, reason);
     return core__error_set(src, line, CORE_ERR_IO, "%s", what);
 }
-#define H5_FAIL(...)                                                                       \
-    do {                                                                                   \
-        char what_[1024];                                                                  \
-        snprintf(what_, sizeof what_, __VA_ARGS__);                                        \
-        st = h5_fail(__FILE__, __LINE__, what_);                                           \
-        goto done;                                                                         \
+#define H5_FAIL(...)                                                                               \
+    do {                                                                                           \
+        char what_[1024];                                                                          \
+        snprintf(what_, sizeof what_, __VA_ARGS__);                                                \
+        st = h5_fail(__FILE__, __LINE__, what_);                                                   \
+        goto done;                                                                                 \
     } while (0)
 
 core_status core_h5_create(core_h5_out *out, const char *path)
@@ -137,8 +140,7 @@ core_status core_h5_commit(core_h5_out *out)
     }
     out->file = H5I_INVALID_HID;
     if (rename(out->tmp, out->path) != 0)
-        st = CORE_ERR(CORE_ERR_IO, "%s: cannot rename into place: %s", out->path,
-                      strerror(errno));
+        st = CORE_ERR(CORE_ERR_IO, "%s: cannot rename into place: %s", out->path, strerror(errno));
 done:
     if (st != CORE_OK)
         unlink(out->tmp);
@@ -199,8 +201,7 @@ done:
 }
 
 core_status core_h5_create_dataset(hid_t loc, const char *name, core_h5_type t, int rank,
-                                   const hsize_t *dims, const hsize_t *chunk, int gzip,
-                                   hid_t *dset)
+                                   const hsize_t *dims, const hsize_t *chunk, int gzip, hid_t *dset)
 {
     core_h5_init();
     core_status st = CORE_OK;
@@ -274,8 +275,7 @@ done:
     return st;
 }
 
-core_status core_h5_write_strs(hid_t loc, const char *name, const char *const *values,
-                               size_t n)
+core_status core_h5_write_strs(hid_t loc, const char *name, const char *const *values, size_t n)
 {
     core_h5_init();
     core_status st = CORE_OK;
@@ -383,8 +383,8 @@ static core_status rows_io(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nro
     herr_t rc = write ? H5Dwrite(dset, native_type(t), mspace, fspace, H5P_DEFAULT, data)
                       : H5Dread(dset, native_type(t), mspace, fspace, H5P_DEFAULT, data);
     if (rc < 0)
-        H5_FAIL("cannot %s rows %llu..%llu", write ? "write" : "read",
-                (unsigned long long)row0, (unsigned long long)(row0 + nrows));
+        H5_FAIL("cannot %s rows %llu..%llu", write ? "write" : "read", (unsigned long long)row0,
+                (unsigned long long)(row0 + nrows));
 done:
     H5Sclose(fspace);
     if (mspace >= 0)
@@ -398,8 +398,7 @@ core_status core_h5_write_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t
     return rows_io(dset, t, row0, nrows, (void *)(uintptr_t)data, true);
 }
 
-core_status core_h5_read_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nrows,
-                              void *data)
+core_status core_h5_read_rows(hid_t dset, core_h5_type t, hsize_t row0, hsize_t nrows, void *data)
 {
     return rows_io(dset, t, row0, nrows, data, false);
 }
@@ -425,8 +424,8 @@ done:
     return st;
 }
 
-core_status core_h5_read(hid_t loc, const char *name, core_h5_type t, int *rank,
-                         hsize_t dims[8], void **data)
+core_status core_h5_read(hid_t loc, const char *name, core_h5_type t, int *rank, hsize_t dims[8],
+                         void **data)
 {
     *data = NULL;
     core_status st = core_h5_shape(loc, name, rank, dims);
@@ -451,8 +450,8 @@ done:
     return st;
 }
 
-static core_status attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
-                              hid_t space, const void *buf)
+static core_status attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hid_t space,
+                              const void *buf)
 {
     core_h5_init();
     core_status st = CORE_OK;
@@ -478,8 +477,7 @@ core_status core_h5_attr_set_str(hid_t loc, const char *name, const char *value)
     return st;
 }
 
-core_status core_h5_attr_set_strs(hid_t loc, const char *name, const char *const *values,
-                                  size_t n)
+core_status core_h5_attr_set_strs(hid_t loc, const char *name, const char *const *values, size_t n)
 {
     hsize_t dim = n;
     hid_t t = vlen_str_type(), space = H5Screate_simple(1, &dim, NULL);
@@ -577,8 +575,7 @@ core_status core_h5_attr_get_str(hid_t loc, const char *name, char **value)
         return st;
     if (n != 1) {
         core_strs_free(v, n);
-        return CORE_ERR(CORE_ERR_FORMAT, "attribute '%s' holds %zu strings, expected one", name,
-                        n);
+        return CORE_ERR(CORE_ERR_FORMAT, "attribute '%s' holds %zu strings, expected one", name, n);
     }
     *value = v[0];
     free(v);

@@ -13,8 +13,14 @@
 static core_log_level log_level = CORE_LOG_WARN;
 double core_progress_interval = 10.0;
 
-void core_log_set_level(core_log_level level) { log_level = level; }
-core_log_level core_log_get_level(void) { return log_level; }
+void core_log_set_level(core_log_level level)
+{
+    log_level = level;
+}
+core_log_level core_log_get_level(void)
+{
+    return log_level;
+}
 
 double core_now(void)
 {
@@ -108,17 +114,16 @@ static void progress_draw(core_progress *p, double now, bool final)
         for (int i = 0; i < 30; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
-        fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s %s/s %s %s\033[K", p->label, bar,
-                100 * frac, done, total, p->unit, rs, final ? "in" : "ETA",
-                final ? els : eta);
+        fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s %s/s %s %s\033[K", p->label, bar, 100 * frac,
+                done, total, p->unit, rs, final ? "in" : "ETA", final ? els : eta);
         if (final)
             fputc('\n', stderr);
     } else if (final) {
         fprintf(stderr, "%s: done, %s %s in %s (%s %s/s)\n", p->label, done, p->unit, els, rs,
                 p->unit);
     } else {
-        fprintf(stderr, "%s: %.0f%% (%s/%s %s), %s %s/s, ETA %s\n", p->label, 100 * frac,
-                done, total, p->unit, rs, p->unit, eta);
+        fprintf(stderr, "%s: %.0f%% (%s/%s %s), %s %s/s, ETA %s\n", p->label, 100 * frac, done,
+                total, p->unit, rs, p->unit, eta);
     }
     fflush(stderr);
     p->drawn = true;

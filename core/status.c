@@ -30,8 +30,8 @@ const char *core_status_name(core_status st)
     return "UNKNOWN";
 }
 
-core_status core__error_set(const char *src_file, int src_line, core_status code,
-                            const char *fmt, ...)
+core_status core__error_set(const char *src_file, int src_line, core_status code, const char *fmt,
+                            ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -63,9 +63,18 @@ void core_error_prefix(const char *fmt, ...)
     err_msg[pl + 2 + ol] = '\0';
 }
 
-const char *core_error_message(void) { return err_msg; }
-const char *core_error_site(void) { return err_site; }
-core_status core_error_code(void) { return err_code; }
+const char *core_error_message(void)
+{
+    return err_msg;
+}
+const char *core_error_site(void)
+{
+    return err_site;
+}
+core_status core_error_code(void)
+{
+    return err_code;
+}
 
 void core_error_clear(void)
 {

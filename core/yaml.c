@@ -29,7 +29,10 @@ struct core_yaml_doc {
     bool hide_positions;
 };
 
-void core__yaml_hide_positions(core_yaml_doc *doc) { doc->hide_positions = true; }
+void core__yaml_hide_positions(core_yaml_doc *doc)
+{
+    doc->hide_positions = true;
+}
 
 static void *arena_alloc(core_yaml_doc *d, size_t n)
 {
@@ -64,13 +67,19 @@ void core_yaml_free(core_yaml_doc *doc)
     free(doc);
 }
 
-const core_yaml_node *core_yaml_root(const core_yaml_doc *doc) { return doc->root; }
-const char *core_yaml_path(const core_yaml_doc *doc) { return doc->path; }
+const core_yaml_node *core_yaml_root(const core_yaml_doc *doc)
+{
+    return doc->root;
+}
+const char *core_yaml_path(const core_yaml_doc *doc)
+{
+    return doc->path;
+}
 
-static core_status vfail(const char *path, int line, int col, core_status code,
-                         const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
-static core_status vfail(const char *path, int line, int col, core_status code,
-                         const char *fmt, va_list ap)
+static core_status vfail(const char *path, int line, int col, core_status code, const char *fmt,
+                         va_list ap) __attribute__((format(printf, 5, 0)));
+static core_status vfail(const char *path, int line, int col, core_status code, const char *fmt,
+                         va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -118,8 +127,7 @@ static core_status parser_fail(core_yaml_doc *d)
                 col++;
             }
         }
-        return fail_at(d, line, col, CORE_ERR_PARSE, "%s (byte %zu)", problem,
-                       p->problem_offset);
+        return fail_at(d, line, col, CORE_ERR_PARSE, "%s (byte %zu)", problem, p->problem_offset);
     }
     if (p->error == YAML_MEMORY_ERROR)
         return CORE_ERR(CORE_ERR_NOMEM, "%s: out of memory parsing YAML", d->path);
@@ -143,8 +151,7 @@ static bool is_null_text(const char *s)
            !strcmp(s, "NULL");
 }
 
-static core_status parse_node(core_yaml_doc *d, yaml_event_t *ev, int depth,
-                              core_yaml_node **out);
+static core_status parse_node(core_yaml_doc *d, yaml_event_t *ev, int depth, core_yaml_node **out);
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -162,8 +169,7 @@ static core_status check_duplicates(core_yaml_doc *d, core_yaml_node *map)
             for (size_t j = 0; j < i; j++)
                 if (!strcmp(map->items[i]->key, map->items[j]->key))
                     return fail_at(d, map->items[i]->key_line, map->items[i]->key_col,
-                                   CORE_ERR_SCHEMA,
-                                   "duplicate key '%s' (first defined at line %d)",
+                                   CORE_ERR_SCHEMA, "duplicate key '%s' (first defined at line %d)",
                                    map->items[i]->key, map->items[j]->key_line);
         return CORE_OK;
     }
@@ -192,12 +198,11 @@ static core_status check_duplicates(core_yaml_doc *d, core_yaml_node *map)
     return st;
 }
 
-
 static core_yaml_node *new_node(core_yaml_doc *d, core_yaml_kind kind, const yaml_mark_t *m)
 {
     if (++d->nodes > d->lim.max_nodes) {
-        fail_at(d, (int)m->line + 1, (int)m->column + 1, CORE_ERR_LIMIT,
-                "more than %zu YAML nodes", d->lim.max_nodes);
+        fail_at(d, (int)m->line + 1, (int)m->column + 1, CORE_ERR_LIMIT, "more than %zu YAML nodes",
+                d->lim.max_nodes);
         return NULL;
     }
     core_yaml_node *n = arena_alloc(d, sizeof *n);
@@ -294,8 +299,7 @@ done:
 }
 
 /* Consumes `ev` (and, for collections, everything up to the matching end event). */
-static core_status parse_node(core_yaml_doc *d, yaml_event_t *ev, int depth,
-                              core_yaml_node **out)
+static core_status parse_node(core_yaml_doc *d, yaml_event_t *ev, int depth, core_yaml_node **out)
 {
     core_status st = CORE_OK;
     const yaml_mark_t m = ev->start_mark;
@@ -338,8 +342,8 @@ static core_status parse_node(core_yaml_doc *d, yaml_event_t *ev, int depth,
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         bool map = ev->type == YAML_MAPPING_START_EVENT;
-        const yaml_char_t *anchor = map ? ev->data.mapping_start.anchor
-                                        : ev->data.sequence_start.anchor;
+        const yaml_char_t *anchor =
+            map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
         const yaml_char_t *tag = map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
         if (anchor || tag) {
             st = fail_at(d, (int)m.line + 1, (int)m.column + 1, CORE_ERR_SCHEMA,
@@ -359,8 +363,8 @@ static core_status parse_node(core_yaml_doc *d, yaml_event_t *ev, int depth,
         return st;
     }
     default:
-        st = fail_at(d, (int)m.line + 1, (int)m.column + 1, CORE_ERR_PARSE,
-                     "unexpected YAML event");
+        st =
+            fail_at(d, (int)m.line + 1, (int)m.column + 1, CORE_ERR_PARSE, "unexpected YAML event");
         break;
     }
     yaml_event_delete(ev);
@@ -404,9 +408,7 @@ core_status core_yaml_parse(const char *name, const char *text, size_t len,
         yaml_event_t ev;
         CORE_TRY(next_event(d, &ev));
         switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            end = true;
-            break;
+        case YAML_STREAM_END_EVENT: end = true; break;
         case YAML_DOCUMENT_START_EVENT:
             if (++docs > 1) {
                 st = fail_at(d, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
@@ -428,8 +430,7 @@ core_status core_yaml_parse(const char *name, const char *text, size_t len,
         case YAML_ALIAS_EVENT:
             CORE_TRY(parse_node(d, &ev, 1, &d->root));
             continue; /* parse_node consumed the event */
-        default:
-            break;
+        default: break;
         }
         yaml_event_delete(&ev);
     }
@@ -519,8 +520,8 @@ core_status core_yaml_expect(const core_yaml_doc *doc, const core_yaml_node *nod
                            kind_name(kind), kind_name(node->kind));
 }
 
-core_status core_yaml_str(const core_yaml_doc *doc, const core_yaml_node *node,
-                          const char *what, const char **out)
+core_status core_yaml_str(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                          const char **out)
 {
     core_status st = core_yaml_expect(doc, node, CORE_YAML_SCALAR, what);
     if (st == CORE_OK)
@@ -528,12 +529,12 @@ core_status core_yaml_str(const core_yaml_doc *doc, const core_yaml_node *node,
     return st;
 }
 
-core_status core_yaml_int(const core_yaml_doc *doc, const core_yaml_node *node,
-                          const char *what, int64_t min, int64_t max, int64_t *out)
+core_status core_yaml_int(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                          int64_t min, int64_t max, int64_t *out)
 {
     if (node->kind != CORE_YAML_SCALAR)
-        return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA,
-                               "'%s' must be an integer, not %s", what, kind_name(node->kind));
+        return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA, "'%s' must be an integer, not %s",
+                               what, kind_name(node->kind));
     int64_t v;
     if (!core_parse_i64(node->str, &v))
         return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA,
@@ -546,16 +547,16 @@ core_status core_yaml_int(const core_yaml_doc *doc, const core_yaml_node *node,
     return CORE_OK;
 }
 
-core_status core_yaml_real(const core_yaml_doc *doc, const core_yaml_node *node,
-                           const char *what, double min, double max, double *out)
+core_status core_yaml_real(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                           double min, double max, double *out)
 {
     if (node->kind != CORE_YAML_SCALAR)
-        return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA,
-                               "'%s' must be a number, not %s", what, kind_name(node->kind));
+        return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA, "'%s' must be a number, not %s",
+                               what, kind_name(node->kind));
     double v;
     if (!core_parse_f64(node->str, &v))
-        return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA,
-                               "'%s' must be a number, not '%s'", what, node->str);
+        return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA, "'%s' must be a number, not '%s'",
+                               what, node->str);
     if (v < min || v > max)
         return core_yaml_error(doc, node, false, CORE_ERR_RANGE, "'%s' is %g, outside [%g, %g]",
                                what, v, min, max);
@@ -563,8 +564,8 @@ core_status core_yaml_real(const core_yaml_doc *doc, const core_yaml_node *node,
     return CORE_OK;
 }
 
-core_status core_yaml_bool(const core_yaml_doc *doc, const core_yaml_node *node,
-                           const char *what, bool *out)
+core_status core_yaml_bool(const core_yaml_doc *doc, const core_yaml_node *node, const char *what,
+                           bool *out)
 {
     if (node->kind != CORE_YAML_SCALAR || !core_parse_bool(node->str, out))
         return core_yaml_error(doc, node, false, CORE_ERR_SCHEMA,

@@ -91,15 +91,27 @@ void core_yw_seq_end(core_yw *w)
 static void scalar(core_yw *w, const char *v, yaml_scalar_style_t style)
 {
     yaml_event_t ev;
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)(uintptr_t)v, (int)strlen(v),
-                                 1, 1, style);
+    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)(uintptr_t)v, (int)strlen(v), 1, 1,
+                                 style);
     yw_emit(w, &ev);
 }
 
-void core_yw_key(core_yw *w, const char *key) { scalar(w, key, YAML_PLAIN_SCALAR_STYLE); }
-void core_yw_str(core_yw *w, const char *v) { scalar(w, v, YAML_DOUBLE_QUOTED_SCALAR_STYLE); }
-void core_yw_null(core_yw *w) { scalar(w, "null", YAML_PLAIN_SCALAR_STYLE); }
-void core_yw_bool(core_yw *w, bool v) { scalar(w, v ? "true" : "false", YAML_PLAIN_SCALAR_STYLE); }
+void core_yw_key(core_yw *w, const char *key)
+{
+    scalar(w, key, YAML_PLAIN_SCALAR_STYLE);
+}
+void core_yw_str(core_yw *w, const char *v)
+{
+    scalar(w, v, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+}
+void core_yw_null(core_yw *w)
+{
+    scalar(w, "null", YAML_PLAIN_SCALAR_STYLE);
+}
+void core_yw_bool(core_yw *w, bool v)
+{
+    scalar(w, v ? "true" : "false", YAML_PLAIN_SCALAR_STYLE);
+}
 
 void core_yw_int(core_yw *w, int64_t v)
 {

@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define F(key, type, field, lo, hi, choices, flags, help)                                  \
-    {key, type, offsetof(persona_author_cfg, field), lo, hi, choices, flags, help}
+#define F(key, type, field, lo, hi, choices, flags, help)                                          \
+    {                                                                                              \
+        key, type, offsetof(persona_author_cfg, field), lo, hi, choices, flags, help               \
+    }
 static const core_cfg_field author_fields[] = {
     F("seed", CORE_CFG_INT, seed, 0, 9.2e18, NULL, 0, "seed of every random choice"),
     F("count", CORE_CFG_INT, count, 1, 1e7, NULL, 0, "roles to compose from the archetypes"),
@@ -31,9 +33,12 @@ static const core_cfg_field author_fields[] = {
       "creation time written into each role (fixed, so output is reproducible)"),
 };
 #undef F
-const core_cfg_schema persona_author_schema = {
-    "persona.author", "persona/author.yaml", sizeof(persona_author_cfg), author_fields,
-    sizeof author_fields / sizeof *author_fields, "persona author: compose roles from archetypes"};
+const core_cfg_schema persona_author_schema = {"persona.author",
+                                               "persona/author.yaml",
+                                               sizeof(persona_author_cfg),
+                                               author_fields,
+                                               sizeof author_fields / sizeof *author_fields,
+                                               "persona author: compose roles from archetypes"};
 
 /* ---------------------------------------------------------------- vocabulary */
 
@@ -85,9 +90,8 @@ static core_status vocab_strings(const core_yaml_doc *doc, const core_yaml_node 
     return CORE_OK;
 }
 
-static core_status vocab_shift(const core_yaml_doc *doc, const core_yaml_node *n,
-                               const char *what, const char *const *names, size_t nn,
-                               float lim, float *out)
+static core_status vocab_shift(const core_yaml_doc *doc, const core_yaml_node *n, const char *what,
+                               const char *const *names, size_t nn, float lim, float *out)
 {
     if (!n)
         return CORE_OK;
@@ -119,8 +123,8 @@ static core_status vocab_load(const char *path, vocabulary *v)
         return st;
     const core_yaml_doc *doc = v->doc;
     const core_yaml_node *root = core_yaml_root(doc), *n;
-    static const char *const top[] = {"schema", "occupations", "backgrounds", "quirks",
-                                      "variations", NULL};
+    static const char *const top[] = {"schema", "occupations", "backgrounds",
+                                      "quirks", "variations",  NULL};
     CORE_TRY(core_yaml_expect(doc, root, CORE_YAML_MAP, "vocabulary"));
     CORE_TRY(core_yaml_check_keys(doc, root, top));
     for (int k = 0; top[k]; k++)
@@ -144,9 +148,9 @@ static core_status vocab_load(const char *path, vocabulary *v)
     for (int a = 0; a < PERSONA_N_ARCHETYPES; a++) {
         const core_yaml_node *list = core_yaml_get(n, persona_archetypes[a]);
         if (!list || list->kind != CORE_YAML_SEQ || list->n == 0) {
-            st = core_yaml_error(doc, list ? list : n, false, CORE_ERR_SCHEMA,
-                                 "'occupations.%s' must be a non-empty list",
-                                 persona_archetypes[a]);
+            st =
+                core_yaml_error(doc, list ? list : n, false, CORE_ERR_SCHEMA,
+                                "'occupations.%s' must be a non-empty list", persona_archetypes[a]);
             goto done;
         }
         v->occ[a] = core_zalloc(list->n, sizeof *v->occ[a], path);
@@ -161,21 +165,20 @@ static core_status vocab_load(const char *path, vocabulary *v)
             CORE_TRY(core_yaml_check_keys(doc, o, ok));
             for (int k = 0; ok[k]; k++)
                 if (!core_yaml_get(o, ok[k])) {
-                    st = core_yaml_error(doc, o, false, CORE_ERR_SCHEMA,
-                                         "occupation needs '%s'", ok[k]);
+                    st = core_yaml_error(doc, o, false, CORE_ERR_SCHEMA, "occupation needs '%s'",
+                                         ok[k]);
                     goto done;
                 }
             CORE_TRY(core_yaml_str(doc, core_yaml_get(o, "en"), "en", &v->occ[a][i].en));
             CORE_TRY(core_yaml_str(doc, core_yaml_get(o, "zh"), "zh", &v->occ[a][i].zh));
-            CORE_TRY(core_yaml_str(doc, core_yaml_get(o, "domain"), "domain",
-                                   &v->occ[a][i].domain));
+            CORE_TRY(
+                core_yaml_str(doc, core_yaml_get(o, "domain"), "domain", &v->occ[a][i].domain));
         }
         v->n_occ[a] = list->n;
     }
-    CORE_TRY(vocab_strings(doc, core_yaml_get(root, "backgrounds"), "backgrounds",
-                           &v->backgrounds, &v->n_backgrounds));
-    CORE_TRY(vocab_strings(doc, core_yaml_get(root, "quirks"), "quirks", &v->quirks,
-                           &v->n_quirks));
+    CORE_TRY(vocab_strings(doc, core_yaml_get(root, "backgrounds"), "backgrounds", &v->backgrounds,
+                           &v->n_backgrounds));
+    CORE_TRY(vocab_strings(doc, core_yaml_get(root, "quirks"), "quirks", &v->quirks, &v->n_quirks));
     n = core_yaml_get(root, "variations");
     CORE_TRY(core_yaml_expect(doc, n, CORE_YAML_SEQ, "variations"));
     if (n->n == 0) {
@@ -214,10 +217,16 @@ done:
 
 /* ---------------------------------------------------------------- composing */
 
-static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+static float clampf(float x, float lo, float hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
 
 /* Rounds to 3 decimals so the YAML stays readable and re-reads to the same float. */
-static float round3(float x) { return roundf(x * 1000.0f) / 1000.0f; }
+static float round3(float x)
+{
+    return roundf(x * 1000.0f) / 1000.0f;
+}
 
 static char *dup_truncated(const char *s, size_t max_chars)
 {
@@ -250,7 +259,10 @@ static core_status strlist_copy(core_strlist *dst, const core_strlist *src, size
     return CORE_OK;
 }
 
-static int popcount(uint32_t x) { return __builtin_popcount(x); }
+static int popcount(uint32_t x)
+{
+    return __builtin_popcount(x);
+}
 
 /* Composes role `index` into *r (caller frees with persona_role_free). */
 static core_status compose(const persona_author_cfg *cfg, const vocabulary *v,
@@ -298,11 +310,11 @@ static core_status compose(const persona_author_cfg *cfg, const vocabulary *v,
     }
     float tj = (float)cfg->trait_jitter;
     for (int i = 0; i < PERSONA_N_TRAITS; i++)
-        r->traits[i] = round3(
-            clampf(p->traits[i] + var->traits[i] + tj * (float)core_rng_normal(&rng), 0, 1));
+        r->traits[i] =
+            round3(clampf(p->traits[i] + var->traits[i] + tj * (float)core_rng_normal(&rng), 0, 1));
     for (int i = 0; i < PERSONA_N_STYLE; i++)
-        r->style[i] = round3(
-            clampf(p->style[i] + var->style[i] + tj * (float)core_rng_normal(&rng), 0, 1));
+        r->style[i] =
+            round3(clampf(p->style[i] + var->style[i] + tj * (float)core_rng_normal(&rng), 0, 1));
     for (int i = 0; i < PERSONA_N_PROSODY; i++) {
         float span = persona_prosody_max[i] - persona_prosody_min[i];
         float x = p->prosody[i] + var->prosody[i] +
@@ -323,7 +335,8 @@ static core_status compose(const persona_author_cfg *cfg, const vocabulary *v,
     bool have = false;
     for (size_t i = 0; i < r->domains.n && !have; i++)
         have = !strcmp(r->domains.items[i], occ->domain);
-    if (!have && r->domains.n < 10 && !(r->domains.items[r->domains.n++] = core_strdup(occ->domain)))
+    if (!have && r->domains.n < 10 &&
+        !(r->domains.items[r->domains.n++] = core_strdup(occ->domain)))
         return CORE_ERR_NOMEM;
     r->author = core_strdup(cfg->author);
     r->licence = core_strdup(cfg->licence);
@@ -397,7 +410,7 @@ core_status persona_author(const persona_author_cfg *cfg, const char *config_yam
     char *tmp = NULL, *vpath = NULL;
     int nthreads = core_threads_default();
     core_status tst[64] = {CORE_OK};
-    char (*msgs)[1024] = NULL;
+    char(*msgs)[1024] = NULL;
     if (nthreads > 64)
         nthreads = 64;
     if (archetypes->n == 0)

@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define F(key, type, field, lo, hi, choices, flags, help)                                  \
-    {key, type, offsetof(persona_expand_cfg, field), lo, hi, choices, flags, help}
+#define F(key, type, field, lo, hi, choices, flags, help)                                          \
+    {                                                                                              \
+        key, type, offsetof(persona_expand_cfg, field), lo, hi, choices, flags, help               \
+    }
 static const core_cfg_field expand_fields[] = {
     F("seed", CORE_CFG_INT, seed, 0, 9.2e18, NULL, 0, "seed of the row subset when capped"),
     F("axes", CORE_CFG_STRLIST, axes, 0, 5, "scene|language|emotion|pacing|register", 0,
@@ -47,9 +49,12 @@ static const core_cfg_field expand_fields[] = {
       "speech-rate multiplier of the fast variant"),
 };
 #undef F
-const core_cfg_schema persona_expand_schema = {
-    "persona.expand", "persona/expand.yaml", sizeof(persona_expand_cfg), expand_fields,
-    sizeof expand_fields / sizeof *expand_fields, "persona build: expand roles into the matrix"};
+const core_cfg_schema persona_expand_schema = {"persona.expand",
+                                               "persona/expand.yaml",
+                                               sizeof(persona_expand_cfg),
+                                               expand_fields,
+                                               sizeof expand_fields / sizeof *expand_fields,
+                                               "persona build: expand roles into the matrix"};
 
 /* ---------------------------------------------------------------- the feature layout */
 
@@ -64,20 +69,24 @@ static const int axis_size[N_AXES] = {PERSONA_N_SCENES, PERSONA_N_LANGUAGES, PER
 
 /* Per emotion: valence and arousal in [0, 1] (placed on Russell's circumplex), and the
  * prosody it implies: pitch shift (semitones), loudness shift (dB), speech-rate factor. */
-static const float emo_valence[PERSONA_N_EMOTIONS] = {0.5f, 0.6f, 0.85f, 0.85f, 0.15f,
-                                                      0.1f, 0.15f, 0.6f, 0.8f, 0.4f};
-static const float emo_arousal[PERSONA_N_EMOTIONS] = {0.4f, 0.2f, 0.65f, 0.9f, 0.2f,
-                                                      0.85f, 0.75f, 0.8f, 0.25f, 0.45f};
-static const float emo_pitch[PERSONA_N_EMOTIONS] = {0, -0.5f, 1.5f, 3, -2, 1, 2.5f, 3.5f, -0.5f, -1};
+static const float emo_valence[PERSONA_N_EMOTIONS] = {0.5f, 0.6f,  0.85f, 0.85f, 0.15f,
+                                                      0.1f, 0.15f, 0.6f,  0.8f,  0.4f};
+static const float emo_arousal[PERSONA_N_EMOTIONS] = {0.4f,  0.2f,  0.65f, 0.9f,  0.2f,
+                                                      0.85f, 0.75f, 0.8f,  0.25f, 0.45f};
+static const float emo_pitch[PERSONA_N_EMOTIONS] = {0, -0.5f, 1.5f, 3,     -2,
+                                                    1, 2.5f,  3.5f, -0.5f, -1};
 static const float emo_loud[PERSONA_N_EMOTIONS] = {0, -1.5f, 1.5f, 3, -3, 4, -1, 2, -2.5f, 0.5f};
-static const float emo_rate[PERSONA_N_EMOTIONS] = {1, 0.95f, 1.05f, 1.12f, 0.88f,
-                                                   1.08f, 1.1f, 1.02f, 0.92f, 0.97f};
+static const float emo_rate[PERSONA_N_EMOTIONS] = {1,     0.95f, 1.05f, 1.12f, 0.88f,
+                                                   1.08f, 1.1f,  1.02f, 0.92f, 0.97f};
 static const float register_formality[PERSONA_N_REGISTERS] = {-0.2f, 0, 0.2f};
 
-static const char *const derived_names[7] = {
-    "derived.effective_formality", "derived.effective_energy", "derived.valence",
-    "derived.arousal", "derived.is_baseline_emotion", "derived.language_breadth",
-    "derived.scene_breadth"};
+static const char *const derived_names[7] = {"derived.effective_formality",
+                                             "derived.effective_energy",
+                                             "derived.valence",
+                                             "derived.arousal",
+                                             "derived.is_baseline_emotion",
+                                             "derived.language_breadth",
+                                             "derived.scene_breadth"};
 
 enum {
     OFF_NUMERIC = 0,
@@ -89,8 +98,8 @@ _Static_assert(OFF_TEXT + PERSONA_HASH_DIM == PERSONA_D, "feature layout adds up
 _Static_assert(PERSONA_N_NUMERIC == PERSONA_N_TRAITS + PERSONA_N_STYLE + PERSONA_N_PROSODY + 7,
                "numeric block layout");
 _Static_assert(PERSONA_N_ONEHOT == PERSONA_N_ARCHETYPES + PERSONA_N_EMOTIONS + PERSONA_N_SCENES +
-                                       PERSONA_N_LANGUAGES + PERSONA_N_EMOTIONS +
-                                       PERSONA_N_PACING + PERSONA_N_REGISTERS,
+                                       PERSONA_N_LANGUAGES + PERSONA_N_EMOTIONS + PERSONA_N_PACING +
+                                       PERSONA_N_REGISTERS,
                "one-hot block layout");
 
 const char *persona_axis_value(int axis, int value)
@@ -133,7 +142,10 @@ const char *persona_feature_name(int j)
     return j >= 0 && j < PERSONA_D ? feature_names[j] : NULL;
 }
 
-static float clamp01(float x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
+static float clamp01(float x)
+{
+    return x < 0 ? 0 : x > 1 ? 1 : x;
+}
 
 static uint64_t fnv1a(const void *data, size_t n, uint64_t h)
 {
@@ -155,7 +167,8 @@ static void hash_text(const char *s, float *bag)
         size_t len = 0;
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')) {
             while (((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                    (*p >= '0' && *p <= '9')) && len < sizeof tok - 1) {
+                    (*p >= '0' && *p <= '9')) &&
+                   len < sizeof tok - 1) {
                 tok[len++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
                 p++;
             }
@@ -542,13 +555,13 @@ static core_status write_roles(hid_t file, const persona_set *set, const size_t 
         st = CORE_ERR_NOMEM;
         goto done;
     }
-#define COLUMN(name, expr)                                                                 \
-    do {                                                                                   \
-        for (size_t i = 0; i < n; i++) {                                                   \
-            const persona_role *r = &set->roles[i];                                        \
-            col[i] = (expr);                                                               \
-        }                                                                                  \
-        CORE_TRY(core_h5_write_strs(file, "/roles/" name, col, n));                        \
+#define COLUMN(name, expr)                                                                         \
+    do {                                                                                           \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            const persona_role *r = &set->roles[i];                                                \
+            col[i] = (expr);                                                                       \
+        }                                                                                          \
+        CORE_TRY(core_h5_write_strs(file, "/roles/" name, col, n));                                \
     } while (0)
     COLUMN("id", r->id);
     COLUMN("name_en", r->name_en);
@@ -626,8 +639,8 @@ core_status persona_build(const persona_expand_cfg *cfg, const char *config_yaml
     free(count);
 
     build_ctx c = {.cfg = cfg, .set = set, .fam = fams};
-    double wn = cfg->block_weight_numeric, wa = cfg->block_weight_axes,
-           wt = cfg->block_weight_text, norm = sqrt(wn * wn + wa * wa + wt * wt);
+    double wn = cfg->block_weight_numeric, wa = cfg->block_weight_axes, wt = cfg->block_weight_text,
+           norm = sqrt(wn * wn + wa * wa + wt * wt);
     if (norm <= 0 || wa <= 0) {
         st = CORE_ERR(CORE_ERR_RANGE, "weights.axes must be above 0 and the weights not all 0");
         goto done;
@@ -656,15 +669,14 @@ core_status persona_build(const persona_expand_cfg *cfg, const char *config_yaml
     CORE_TRY(core_h5_create_appendable(out.file, "/features", CORE_H5_F32, 2, row_dims, w.chunk,
                                        (int)cfg->gzip, &w.features));
     CORE_TRY(core_h5_create_appendable(out.file, "/id", CORE_H5_U64, 1, NULL, w.chunk, 0, &w.ids));
-    CORE_TRY(core_h5_create_appendable(out.file, "/role", CORE_H5_I32, 1, NULL, w.chunk, 0,
-                                       &w.role));
+    CORE_TRY(
+        core_h5_create_appendable(out.file, "/role", CORE_H5_I32, 1, NULL, w.chunk, 0, &w.role));
     for (int a = 0; a < N_AXES; a++) {
         char name[64];
         snprintf(name, sizeof name, "/axis/%s", axis_names[a]);
-        CORE_TRY(core_h5_create_appendable(out.file, name, CORE_H5_U8, 1, NULL, w.chunk, 0,
-                                           &w.axis[a]));
-        CORE_TRY(core_h5_attr_set_strs(w.axis[a], "values", axis_vocab[a],
-                                       (size_t)axis_size[a]));
+        CORE_TRY(
+            core_h5_create_appendable(out.file, name, CORE_H5_U8, 1, NULL, w.chunk, 0, &w.axis[a]));
+        CORE_TRY(core_h5_attr_set_strs(w.axis[a], "values", axis_vocab[a], (size_t)axis_size[a]));
     }
     w.features_buf = core_alloc(w.chunk, PERSONA_D * sizeof(float), "row buffer");
     w.ids_buf = core_alloc(w.chunk, sizeof *w.ids_buf, "row buffer");

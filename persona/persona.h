@@ -100,8 +100,8 @@ size_t persona_set_root(const persona_set *set, size_t i);
 
 typedef struct persona_author_cfg {
     int64_t seed;
-    int64_t count;      /* roles to compose (archetypes are copied in addition) */
-    char *vocabulary;   /* YAML of occupations, backgrounds, quirks (relative to configs/) */
+    int64_t count;         /* roles to compose (archetypes are copied in addition) */
+    char *vocabulary;      /* YAML of occupations, backgrounds, quirks (relative to configs/) */
     double trait_jitter;   /* standard deviation added to traits and style, then clamped */
     double prosody_jitter; /* fraction of each prosody range used as standard deviation */
     char *author;
@@ -121,20 +121,20 @@ core_status persona_author(const persona_author_cfg *cfg, const char *config_yam
 
 /* Feature layout (docs/persona.md lists every name): */
 enum {
-    PERSONA_D = 128,         /* features per row */
-    PERSONA_N_NUMERIC = 24,  /* traits, style, row prosody and derived values */
-    PERSONA_N_ONEHOT = 52,   /* archetype, baseline emotion and the five axes */
-    PERSONA_HASH_DIM = 52,   /* hashed bag of description and catchphrase n-grams */
+    PERSONA_D = 128,        /* features per row */
+    PERSONA_N_NUMERIC = 24, /* traits, style, row prosody and derived values */
+    PERSONA_N_ONEHOT = 52,  /* archetype, baseline emotion and the five axes */
+    PERSONA_HASH_DIM = 52,  /* hashed bag of description and catchphrase n-grams */
 };
 
 typedef struct persona_expand_cfg {
     int64_t seed;
-    core_strlist axes;       /* which axes to expand: scene, language, emotion, pacing, register */
-    double dedup_threshold;  /* cosine at or above which rows of a family are near-duplicates */
+    core_strlist axes;      /* which axes to expand: scene, language, emotion, pacing, register */
+    double dedup_threshold; /* cosine at or above which rows of a family are near-duplicates */
     int64_t max_rows_per_role;
-    int64_t chunk_rows;      /* HDF5 chunk height of /features */
-    int64_t gzip;            /* 0: none (measured: does not pay for itself, see bench/) */
-    int64_t threads;         /* 0: all cores */
+    int64_t chunk_rows;          /* HDF5 chunk height of /features */
+    int64_t gzip;                /* 0: none (measured: does not pay for itself, see bench/) */
+    int64_t threads;             /* 0: all cores */
     double block_weight_numeric; /* weights of the blocks in the unit-norm row */
     double block_weight_axes;
     double block_weight_text;

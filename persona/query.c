@@ -148,8 +148,8 @@ core_status persona_similar(const persona_matrix *m, const uint64_t *q, size_t n
     for (uint64_t r0 = 0; r0 < m->n; r0 += block) {
         size_t nb = m->n - r0 < block ? (size_t)(m->n - r0) : block;
         /* scores (nq, nb) = queries (nq, d) @ features[r0 : r0 + nb] (nb, d)^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, d, 1.0f, queries,
-                    d, m->features + r0 * (size_t)d, d, 0.0f, scores, (int)nb);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nb, d, 1.0f, queries, d,
+                    m->features + r0 * (size_t)d, d, 0.0f, scores, (int)nb);
         for (size_t i = 0; i < nq; i++) {
             const float *s = scores + i * nb;
             uint64_t *idx = out_idx + i * (size_t)k;

@@ -9,25 +9,22 @@
 #include <string.h>
 
 const char *const persona_archetypes[PERSONA_N_ARCHETYPES] = {
-    "assistant", "support_agent", "in_car_helper", "tutor", "companion", "narrator",
-    "game_character"};
+    "assistant", "support_agent", "in_car_helper", "tutor",
+    "companion", "narrator",      "game_character"};
 const char *const persona_languages[PERSONA_N_LANGUAGES] = {"en", "zh", "ja", "ko",
                                                             "es", "fr", "de"};
 const char *const persona_emotions[PERSONA_N_EMOTIONS] = {
-    "neutral", "calm", "happy", "excited", "sad", "angry", "fearful", "surprised", "tender",
-    "serious"};
+    "neutral", "calm",    "happy",     "excited", "sad",
+    "angry",   "fearful", "surprised", "tender",  "serious"};
 const char *const persona_scenes[PERSONA_N_SCENES] = {
-    "in_car", "call_centre", "bedtime", "classroom", "game",      "office",
-    "home",   "outdoor",     "hospital", "retail",   "broadcast", "museum"};
-const char *const persona_traits[PERSONA_N_TRAITS] = {"openness", "conscientiousness",
-                                                      "extraversion", "agreeableness",
-                                                      "neuroticism"};
-const char *const persona_styles[PERSONA_N_STYLE] = {"formality", "warmth",  "energy",
-                                                     "verbosity", "humour",  "empathy",
-                                                     "assertiveness"};
-const char *const persona_prosody[PERSONA_N_PROSODY] = {"pitch_offset_st", "pitch_range_st",
-                                                        "speech_rate_wpm", "pause_rate_pm",
-                                                        "loudness_db"};
+    "in_car", "call_centre", "bedtime",  "classroom", "game",      "office",
+    "home",   "outdoor",     "hospital", "retail",    "broadcast", "museum"};
+const char *const persona_traits[PERSONA_N_TRAITS] = {
+    "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"};
+const char *const persona_styles[PERSONA_N_STYLE] = {
+    "formality", "warmth", "energy", "verbosity", "humour", "empathy", "assertiveness"};
+const char *const persona_prosody[PERSONA_N_PROSODY] = {
+    "pitch_offset_st", "pitch_range_st", "speech_rate_wpm", "pause_rate_pm", "loudness_db"};
 const char *const persona_pacing[PERSONA_N_PACING] = {"slow", "normal", "fast"};
 const char *const persona_registers[PERSONA_N_REGISTERS] = {"casual", "neutral", "formal"};
 const float persona_prosody_min[PERSONA_N_PROSODY] = {-12, 1, 80, 0, -12};
@@ -95,10 +92,9 @@ static void note(checker *c, core_status st)
     problems_add(c->probs, core_error_message());
 }
 
-static core_status problem(checker *c, const core_yaml_node *at, bool on_key, const char *fmt,
-                           ...) __attribute__((format(printf, 4, 5)));
-static core_status problem(checker *c, const core_yaml_node *at, bool on_key, const char *fmt,
-                           ...)
+static core_status problem(checker *c, const core_yaml_node *at, bool on_key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static core_status problem(checker *c, const core_yaml_node *at, bool on_key, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -145,8 +141,8 @@ static size_t utf8_chars(const char *s)
 
 /* A string of min..max characters; *out is a copy. NULL node: nothing (missing is
  * reported by check_keys). */
-static void get_str(checker *c, const core_yaml_node *n, const char *what, size_t min,
-                    size_t max, char **out)
+static void get_str(checker *c, const core_yaml_node *n, const char *what, size_t min, size_t max,
+                    char **out)
 {
     if (!n)
         return;
@@ -174,8 +170,8 @@ static int vocab_index(const char *v, const char *const *vocab, size_t n)
     return -1;
 }
 
-static int get_enum(checker *c, const core_yaml_node *n, const char *what,
-                    const char *const *vocab, size_t nv)
+static int get_enum(checker *c, const core_yaml_node *n, const char *what, const char *const *vocab,
+                    size_t nv)
 {
     if (!n)
         return -1;
@@ -311,8 +307,8 @@ static bool valid_timestamp(const char *s)
 }
 
 static const char *const top_keys[] = {
-    "schema", "id",     "names", "archetype",    "occupation", "description",
-    "languages", "traits", "style", "prosody",    "emotion",    "scenes",
+    "schema",       "id",     "names",   "archetype",  "occupation", "description",
+    "languages",    "traits", "style",   "prosody",    "emotion",    "scenes",
     "catchphrases", "taboos", "domains", "provenance", "derivation"};
 #define N_TOP 17
 #define N_TOP_REQUIRED 16
@@ -360,10 +356,10 @@ static void check_role(checker *c, const char *path, persona_role *r)
                             PERSONA_N_ARCHETYPES);
     get_str(c, core_yaml_get(root, "occupation"), "occupation", 1, 80, &r->occupation);
     get_str(c, core_yaml_get(root, "description"), "description", 20, 600, &r->description);
-    r->languages = get_enum_set(c, core_yaml_get(root, "languages"), "languages",
-                                persona_languages, PERSONA_N_LANGUAGES, 4);
-    get_numbers(c, core_yaml_get(root, "traits"), "traits", persona_traits, PERSONA_N_TRAITS,
-                NULL, NULL, r->traits);
+    r->languages = get_enum_set(c, core_yaml_get(root, "languages"), "languages", persona_languages,
+                                PERSONA_N_LANGUAGES, 4);
+    get_numbers(c, core_yaml_get(root, "traits"), "traits", persona_traits, PERSONA_N_TRAITS, NULL,
+                NULL, r->traits);
     get_numbers(c, core_yaml_get(root, "style"), "style", persona_styles, PERSONA_N_STYLE, NULL,
                 NULL, r->style);
     get_numbers(c, core_yaml_get(root, "prosody"), "prosody", persona_prosody, PERSONA_N_PROSODY,
@@ -436,8 +432,8 @@ static void check_role(checker *c, const char *path, persona_role *r)
                 note(c, core_yaml_int(c->doc, v, "derivation.seed", INT64_MIN, INT64_MAX,
                                       &r->deriv_seed));
             if ((v = core_yaml_get(n, "index")))
-                note(c, core_yaml_int(c->doc, v, "derivation.index", 0, INT64_MAX,
-                                      &r->deriv_index));
+                note(c,
+                     core_yaml_int(c->doc, v, "derivation.index", 0, INT64_MAX, &r->deriv_index));
             if (!r->parent)
                 problem(c, n, true, "a derived role needs 'provenance.parent'");
         }

@@ -11,70 +11,70 @@
 static int test_failed_checks;
 static int tests_passed, tests_failed;
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            printf("    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);            \
-            test_failed_checks++;                                                          \
-        }                                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                    \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                 \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (a_ != b_) {                                                                    \
-            printf("    %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a,   \
-                   #b, a_, b_);                                                            \
-            test_failed_checks++;                                                          \
-        }                                                                                  \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            printf("    %s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b, a_,   \
+                   b_);                                                                            \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                    \
-    do {                                                                                   \
-        const char *a_ = (a), *b_ = (b);                                                   \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                           \
-            printf("    %s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__,   \
-                   #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                        \
-            test_failed_checks++;                                                          \
-        }                                                                                  \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            printf("    %s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b,   \
+                   a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                        \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
 /* The string `hay` contains `needle`. */
-#define CHECK_CONTAINS(hay, needle)                                                        \
-    do {                                                                                   \
-        const char *h_ = (hay), *n_ = (needle);                                            \
-        if (!h_ || !strstr(h_, n_)) {                                                      \
-            printf("    %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,      \
-                   h_ ? h_ : "(null)", n_);                                                \
-            test_failed_checks++;                                                          \
-        }                                                                                  \
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_)) {                                                              \
+            printf("    %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,              \
+                   h_ ? h_ : "(null)", n_);                                                        \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                              \
-    do {                                                                                   \
-        double a_ = (double)(a), b_ = (double)(b);                                         \
-        if (!(fabs(a_ - b_) <= (tol))) {                                                   \
-            printf("    %s:%d: |%s - %s| <= %g failed: %.9g vs %.9g\n", __FILE__,          \
-                   __LINE__, #a, #b, (double)(tol), a_, b_);                               \
-            test_failed_checks++;                                                          \
-        }                                                                                  \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(fabs(a_ - b_) <= (tol))) {                                                           \
+            printf("    %s:%d: |%s - %s| <= %g failed: %.9g vs %.9g\n", __FILE__, __LINE__, #a,    \
+                   #b, (double)(tol), a_, b_);                                                     \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
-#define RUN(test)                                                                          \
-    do {                                                                                   \
-        int before_ = test_failed_checks;                                                  \
-        test();                                                                            \
-        if (test_failed_checks == before_) {                                               \
-            tests_passed++;                                                                \
-            printf("PASS %s\n", #test);                                                    \
-        } else {                                                                           \
-            tests_failed++;                                                                \
-            printf("FAIL %s\n", #test);                                                    \
-        }                                                                                  \
-        fflush(stdout);                                                                    \
+#define RUN(test)                                                                                  \
+    do {                                                                                           \
+        int before_ = test_failed_checks;                                                          \
+        test();                                                                                    \
+        if (test_failed_checks == before_) {                                                       \
+            tests_passed++;                                                                        \
+            printf("PASS %s\n", #test);                                                            \
+        } else {                                                                                   \
+            tests_failed++;                                                                        \
+            printf("FAIL %s\n", #test);                                                            \
+        }                                                                                          \
+        fflush(stdout);                                                                            \
     } while (0)
 
-#define TEST_SUMMARY()                                                                     \
+#define TEST_SUMMARY()                                                                             \
     (printf("%d passed, %d failed\n", tests_passed, tests_failed), tests_failed ? 1 : 0)
 
 #endif

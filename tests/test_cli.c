@@ -46,8 +46,8 @@ static void test_version_lists_every_library(void)
     char *o;
     CHECK_EQ_INT(run("--version", &o), 0);
     CHECK_CONTAINS(o, "troupe " TROUPE_VERSION);
-    const char *libs[] = {"OpenBLAS", "HDF5", "libsndfile", "libsamplerate", "FFTW",
-                          "libsodium", "libyaml", "jansson", "MPI"};
+    const char *libs[] = {"OpenBLAS", "HDF5",    "libsndfile", "libsamplerate", "FFTW", "libsodium",
+                          "libyaml",  "jansson", "MPI"};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
         CHECK_CONTAINS(o, libs[i]);
     free(o);

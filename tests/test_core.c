@@ -53,8 +53,7 @@ static void test_philox_matches_random123_known_answers(void)
     static const uint32_t ctr[3][4] = {{0, 0, 0, 0},
                                        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
                                        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}};
-    static const uint32_t key[3][2] = {{0, 0}, {0xffffffff, 0xffffffff},
-                                       {0xa4093822, 0x299f31d0}};
+    static const uint32_t key[3][2] = {{0, 0}, {0xffffffff, 0xffffffff}, {0xa4093822, 0x299f31d0}};
     static const uint32_t want[3][4] = {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
                                         {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
                                         {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}};
@@ -195,7 +194,8 @@ static void test_sha256_and_ed25519_match_published_vectors(void)
     core_ed25519_sign(sig, "", 0, sk);
     char sighex[129];
     core_hex(sighex, sig, 64);
-    CHECK_STR(sighex, "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+    CHECK_STR(sighex, "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a3"
+                      "3bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
     CHECK(core_ed25519_verify(sig, "", 0, pk));
     sig[5] ^= 1;
     CHECK(!core_ed25519_verify(sig, "", 0, pk));
@@ -209,6 +209,40 @@ static void test_sha256_and_ed25519_match_published_vectors(void)
     free(dec);
     free(b64);
     CHECK_EQ_INT(core_base64_decode("a$b=", &dec, &dn), CORE_ERR_PARSE);
+}
+
+static void test_metrics_writes_one_json_object_per_line(void)
+{
+    char *p = tmp_file("metrics.jsonl", NULL);
+    core_metrics *m = core_metrics_open(p);
+    CHECK(m != NULL);
+    for (int step = 0; step < 3; step++) {
+        json_t *r = json_pack("{s:i, s:f, s:s}", "step", step, "loss", 2.5 / (step + 1), "phase",
+                              "sft");
+        CHECK_EQ_INT(core_metrics_write(m, r), CORE_OK);
+        json_decref(r);
+    }
+    CHECK_EQ_INT(core_metrics_close(m), CORE_OK);
+    FILE *f = fopen(p, "r");
+    char line[256];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        json_error_t err;
+        json_t *r = json_loads(line, 0, &err);
+        CHECK(r && json_integer_value(json_object_get(r, "step")) == n);
+        CHECK_STR(json_string_value(json_object_get(r, "phase")), "sft");
+        json_decref(r);
+        n++;
+    }
+    if (f)
+        fclose(f);
+    CHECK_EQ_INT(n, 3);
+    char *bad = core_sprintf("%s/missing/dir/m.jsonl", tmpdir);
+    CHECK(core_metrics_open(bad) == NULL);
+    CHECK_EQ_INT(core_error_code(), CORE_ERR_IO);
+    CHECK_CONTAINS(core_error_message(), "missing/dir/m.jsonl: cannot create metrics file");
+    free(bad);
+    free(p);
 }
 
 /* ---------------------------------------------------------------- HDF5 */
@@ -285,8 +319,7 @@ static void test_h5_roundtrip_is_byte_identical_and_atomic(void)
     CHECK_EQ_INT(core_h5_attr_get_i64(g, "count", &count), CORE_OK);
     CHECK_EQ_INT(count, 42);
     H5Gclose(g);
-    CHECK_EQ_INT(core_h5_read(f, "/missing", CORE_H5_F32, &rank, dims, (void **)&x),
-                 CORE_ERR_IO);
+    CHECK_EQ_INT(core_h5_read(f, "/missing", CORE_H5_F32, &rank, dims, (void **)&x), CORE_ERR_IO);
     CHECK_CONTAINS(core_error_message(), "missing");
     core_h5_close(f);
 
@@ -369,11 +402,12 @@ static void test_yaml_rejects_duplicate_keys_anchors_tags_and_documents(void)
 static void test_yaml_refuses_alias_bomb_fast_with_flat_memory(void)
 {
     /* "Billion laughs": nine levels of nine aliases each, ~387M strings if expanded. */
-    char bomb[8192] = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+    char bomb[8192] =
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
     for (char c = 'b'; c <= 'i'; c++) {
         char line[256];
-        snprintf(line, sizeof line, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c,
-                 c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+        snprintf(line, sizeof line, "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c, c - 1,
+                 c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
         strcat(bomb, line);
     }
     struct rusage before, after;
@@ -422,8 +456,7 @@ typedef struct test_cfg {
 
 static const core_cfg_field test_fields[] = {
     {"steps", CORE_CFG_INT, offsetof(test_cfg, steps), 1, 1e6, NULL, 0, "steps"},
-    {"optim.learning_rate", CORE_CFG_REAL, offsetof(test_cfg, learning_rate), 0, 1, NULL, 0,
-     "lr"},
+    {"optim.learning_rate", CORE_CFG_REAL, offsetof(test_cfg, learning_rate), 0, 1, NULL, 0, "lr"},
     {"optim.shuffle", CORE_CFG_BOOL, offsetof(test_cfg, shuffle), 0, 0, NULL, 0, "shuffle"},
     {"name", CORE_CFG_STR, offsetof(test_cfg, name), 0, 0, NULL, CORE_CFG_NULLABLE, "name"},
     {"mode", CORE_CFG_ENUM, offsetof(test_cfg, mode), 0, 0, "fast|careful|exact", 0, "mode"},
@@ -431,9 +464,12 @@ static const core_cfg_field test_fields[] = {
     {"data.path", CORE_CFG_STR, offsetof(test_cfg, data_path), 0, 0, NULL, CORE_CFG_REQUIRED,
      "data"},
 };
-static const core_cfg_schema test_schema = {"test", "test/defaults.yaml", sizeof(test_cfg),
+static const core_cfg_schema test_schema = {"test",
+                                            "test/defaults.yaml",
+                                            sizeof(test_cfg),
                                             test_fields,
-                                            sizeof test_fields / sizeof *test_fields, "test"};
+                                            sizeof test_fields / sizeof *test_fields,
+                                            "test"};
 
 static const char *defaults_text = "steps: 100\noptim:\n  learning_rate: 0.001\n  shuffle: true\n"
                                    "name: null\nmode: fast\nscenes: [car, call]\n";
@@ -488,7 +524,8 @@ static void test_config_unknown_key_suggests_nearest(void)
     CHECK_CONTAINS(core_error_message(), "case.yaml:3:3: unknown key 'optim.lerning_rate' "
                                          "(did you mean 'learning_rate'?)");
     CHECK_EQ_INT(load_text("data: {path: x}\nsteep: 3\n", NULL), CORE_ERR_SCHEMA);
-    CHECK_CONTAINS(core_error_message(), "case.yaml:2:1: unknown key 'steep' (did you mean 'steps'?)");
+    CHECK_CONTAINS(core_error_message(),
+                   "case.yaml:2:1: unknown key 'steep' (did you mean 'steps'?)");
     CHECK_EQ_INT(load_text("data: {path: x}\nzzzzzz: 3\n", NULL), CORE_ERR_SCHEMA);
     CHECK_CONTAINS(core_error_message(), "unknown key 'zzzzzz' in test config");
     CHECK_EQ_INT(load_text("data: {path: x}\n", "optim.lerning_rate=3"), CORE_ERR_SCHEMA);
@@ -571,6 +608,7 @@ int main(void)
     RUN(test_rng_results_do_not_depend_on_thread_count);
     RUN(test_atomic_write_replaces_whole_file_and_leaves_no_temp);
     RUN(test_sha256_and_ed25519_match_published_vectors);
+    RUN(test_metrics_writes_one_json_object_per_line);
     RUN(test_h5_roundtrip_is_byte_identical_and_atomic);
     RUN(test_yaml_builds_tree_with_positions);
     RUN(test_yaml_rejects_malformed_with_line_and_column);

@@ -9,26 +9,28 @@
 
 static char tmpdir[256];
 
-#define ROLE_TEMPLATE \
-    "schema: \"troupe.role/1\"\n" \
-    "id: \"%s\"\n" \
-    "names: {en: \"Test Role\", zh: \"测试角色\"}\n" \
-    "archetype: \"%s\"\n" \
-    "occupation: \"tester\"\n" \
-    "description: \"%s\"\n" \
-    "languages: [%s]\n" \
-    "traits: {openness: 0.6, conscientiousness: 0.9, extraversion: 0.3, agreeableness: 0.8, " \
-    "neuroticism: 0.1}\n" \
+#define ROLE_TEMPLATE                                                                              \
+    "schema: \"troupe.role/1\"\n"                                                                  \
+    "id: \"%s\"\n"                                                                                 \
+    "names: {en: \"Test Role\", zh: \"测试角色\"}\n"                                           \
+    "archetype: \"%s\"\n"                                                                          \
+    "occupation: \"tester\"\n"                                                                     \
+    "description: \"%s\"\n"                                                                        \
+    "languages: [%s]\n"                                                                            \
+    "traits: {openness: 0.6, conscientiousness: 0.9, extraversion: 0.3, agreeableness: 0.8, "      \
+    "neuroticism: 0.1}\n"                                                                          \
     "style: {formality: 0.6, warmth: %s, energy: 0.3, verbosity: 0.4, humour: 0.2, empathy: 0.7, " \
-    "assertiveness: 0.5}\n" \
-    "prosody: {pitch_offset_st: -1.0, pitch_range_st: 5, speech_rate_wpm: 135, pause_rate_pm: 14, " \
-    "loudness_db: -1}\n" \
-    "emotion: {baseline: \"calm\", range: [%s]}\n" \
-    "scenes: [%s]\n" \
-    "catchphrases: [\"One step at a time.\", \"我们一步一步来。\"]\n" \
-    "taboos: [\"never blames the user\"]\n" \
-    "domains: [\"networking\"]\n" \
-    "provenance: {author: \"tests\", licence: \"CC-BY-4.0\", created_at: \"2026-11-23T00:00:00Z\", " \
+    "assertiveness: 0.5}\n"                                                                        \
+    "prosody: {pitch_offset_st: -1.0, pitch_range_st: 5, speech_rate_wpm: 135, pause_rate_pm: "    \
+    "14, "                                                                                         \
+    "loudness_db: -1}\n"                                                                           \
+    "emotion: {baseline: \"calm\", range: [%s]}\n"                                                 \
+    "scenes: [%s]\n"                                                                               \
+    "catchphrases: [\"One step at a time.\", \"我们一步一步来。\"]\n"                      \
+    "taboos: [\"never blames the user\"]\n"                                                        \
+    "domains: [\"networking\"]\n"                                                                  \
+    "provenance: {author: \"tests\", licence: \"CC-BY-4.0\", created_at: "                         \
+    "\"2026-11-23T00:00:00Z\", "                                                                   \
     "parent: %s}\n"
 
 typedef struct role_spec {
@@ -222,7 +224,8 @@ static void test_author_is_deterministic_across_threads_and_records_derivation(v
 {
     char *a = make_dir("arch");
     write_role(a, &(role_spec){.id = "root-one"});
-    write_role(a, &(role_spec){.id = "root-two", .archetype = "narrator",
+    write_role(a, &(role_spec){.id = "root-two",
+                               .archetype = "narrator",
                                .scenes = "\"bedtime\", \"broadcast\", \"museum\""});
     persona_set arch;
     CHECK_EQ_INT(persona_set_load(a, &arch, NULL), CORE_OK);
@@ -280,7 +283,8 @@ static void test_build_expands_every_allowed_axis_value(void)
 {
     char *d = make_dir("expand");
     /* 3 scenes x 2 languages x 4 emotions x 3 pacing x 3 registers = 216 rows */
-    write_role(d, &(role_spec){.id = "solo", .scenes = "\"office\", \"home\", \"in_car\"",
+    write_role(d, &(role_spec){.id = "solo",
+                               .scenes = "\"office\", \"home\", \"in_car\"",
                                .emotions = "\"calm\", \"neutral\", \"happy\", \"sad\""});
     persona_set set;
     CHECK_EQ_INT(persona_set_load(d, &set, NULL), CORE_OK);
@@ -358,8 +362,8 @@ static void test_build_is_byte_identical_whatever_the_thread_count(void)
 {
     char *a = make_dir("det-arch");
     write_role(a, &(role_spec){.id = "det-one"});
-    write_role(a, &(role_spec){.id = "det-two", .archetype = "tutor",
-                               .scenes = "\"classroom\", \"home\""});
+    write_role(a, &(role_spec){
+                      .id = "det-two", .archetype = "tutor", .scenes = "\"classroom\", \"home\""});
     write_role(a, &(role_spec){.id = "det-three", .archetype = "companion"});
     persona_set arch, set;
     CHECK_EQ_INT(persona_set_load(a, &arch, NULL), CORE_OK);
