@@ -272,10 +272,11 @@ int cli_dispatch(const char *group, const char *summary, const cli_command *cmds
     return cli_usage_error("%s: unknown command '%s' (see 'troupe %s --help')", group, sub, group);
 }
 
-int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, void *out, bool *done)
+int cli_config_load(const core_cfg_schema *schema, cli_config_opts *c, void *out, bool *done)
 {
     *done = false;
     core_status st = core_cfg_load(schema, c->config, c->sets.items, c->sets.n, out);
+    cli_list_free(&c->sets);
     if (st != CORE_OK)
         return cli_fail(st);
     if (c->print) {

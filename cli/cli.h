@@ -84,10 +84,10 @@ typedef struct cli_config_opts {
         "print-config", 0, CLI_FLAG, &(c).print, NULL,                                             \
             "print the effective config as YAML and exit"                                          \
     }
-/* Loads the config for `schema` from `c`. Returns CLI_OK to go on, or an exit code (after
- * printing the error, or the config when --print-config was given: then the caller exits
- * with CLI_OK too, so check *done). */
-int cli_config_load(const core_cfg_schema *schema, const cli_config_opts *c, void *out, bool *done);
+/* Loads the config for `schema` from `c` (and frees c->sets). Returns CLI_OK to go on, or
+ * an exit code after printing the error; with --print-config it prints the config, frees
+ * it and sets *done (the caller then exits with CLI_OK). */
+int cli_config_load(const core_cfg_schema *schema, cli_config_opts *c, void *out, bool *done);
 
 /* Groups. */
 int cli_config_main(int argc, char **argv);

@@ -123,7 +123,7 @@ static int cmd_show(int argc, char **argv)
     free(cfg);
 done:
     free(pos);
-    cli_list_free(&c.sets);
+    cli_list_free(&c.sets); /* when the config was not loaded */
     return rc;
 }
 

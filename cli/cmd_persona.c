@@ -131,11 +131,8 @@ static int cmd_author(int argc, char **argv)
     free(pos);
     persona_author_cfg cfg;
     bool done;
-    if ((rc = cli_config_load(&persona_author_schema, &c, &cfg, &done)) != CLI_OK || done) {
-        cli_list_free(&c.sets);
+    if ((rc = cli_config_load(&persona_author_schema, &c, &cfg, &done)) != CLI_OK || done)
         return rc;
-    }
-    cli_list_free(&c.sets);
     char *def = arch_dir ? NULL : default_archetypes();
     persona_set arch = {0};
     char *yaml = NULL;
@@ -195,11 +192,8 @@ static int cmd_build(int argc, char **argv)
     free(pos);
     persona_expand_cfg cfg;
     bool done;
-    if ((rc = cli_config_load(&persona_expand_schema, &c, &cfg, &done)) != CLI_OK || done) {
-        cli_list_free(&c.sets);
+    if ((rc = cli_config_load(&persona_expand_schema, &c, &cfg, &done)) != CLI_OK || done)
         return rc;
-    }
-    cli_list_free(&c.sets);
     persona_set set = {0};
     char *yaml = NULL, *input = NULL;
     if (!roles || !out) {

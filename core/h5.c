@@ -200,12 +200,15 @@ done:
     return st;
 }
 
-core_status core_h5_create_dataset(hid_t loc, const char *name, core_h5_type t, int rank,
-                                   const hsize_t *dims, const hsize_t *chunk, int gzip, hid_t *dset)
+/* Creates a dataset without time tracking; chunk may be NULL (contiguous) and maxdims NULL
+ * (fixed size); gzip applies to chunked datasets only. */
+static core_status create_dataset(hid_t loc, const char *name, core_h5_type t, int rank,
+                                  const hsize_t *dims, const hsize_t *maxdims,
+                                  const hsize_t *chunk, int gzip, hid_t *dset)
 {
     core_h5_init();
     core_status st = CORE_OK;
-    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t space = H5Screate_simple(rank, dims, maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
@@ -227,34 +230,22 @@ done:
     return st;
 }
 
+core_status core_h5_create_dataset(hid_t loc, const char *name, core_h5_type t, int rank,
+                                   const hsize_t *dims, const hsize_t *chunk, int gzip,
+                                   hid_t *dset)
+{
+    return create_dataset(loc, name, t, rank, dims, NULL, chunk, gzip, dset);
+}
+
 core_status core_h5_create_appendable(hid_t loc, const char *name, core_h5_type t, int rank,
                                       const hsize_t *row_dims, hsize_t chunk_rows, int gzip,
                                       hid_t *dset)
 {
-    core_h5_init();
     CORE_ASSERT(rank >= 1 && rank <= 8 && chunk_rows > 0);
-    core_status st = CORE_OK;
     hsize_t dims[8] = {0}, maxdims[8] = {H5S_UNLIMITED}, chunk[8] = {chunk_rows};
     for (int i = 1; i < rank; i++)
         dims[i] = maxdims[i] = chunk[i] = row_dims[i - 1];
-    hid_t space = H5Screate_simple(rank, dims, maxdims);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    H5Pset_obj_track_times(dcpl, 0);
-    H5Pset_chunk(dcpl, rank, chunk);
-    if (gzip > 0) {
-        H5Pset_shuffle(dcpl);
-        H5Pset_deflate(dcpl, (unsigned)gzip);
-    }
-    *dset = H5Dcreate2(loc, name, file_type(t), space, lcpl, dcpl, H5P_DEFAULT);
-    if (*dset < 0)
-        H5_FAIL("cannot create dataset '%s'", name);
-done:
-    H5Sclose(space);
-    H5Pclose(dcpl);
-    H5Pclose(lcpl);
-    return st;
+    return create_dataset(loc, name, t, rank, dims, maxdims, chunk, gzip, dset);
 }
 
 core_status core_h5_append(hid_t dset, core_h5_type t, hsize_t nrows, const void *data)
