@@ -17,6 +17,7 @@ static const struct {
     const char *summary;
 } groups[] = {
     {"persona", cli_persona_main, "authored roles and the persona feature matrix"},
+    {"data", cli_data_main, "licensed recordings and consent in, training shards out"},
     {"config", cli_config_main, "list, show and check YAML configs"},
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)

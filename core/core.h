@@ -207,6 +207,8 @@ void core_ed25519_sign(uint8_t sig[CORE_ED25519_SIG_BYTES], const void *msg, siz
                        const uint8_t sk[CORE_ED25519_SK_BYTES]);
 bool core_ed25519_verify(const uint8_t sig[CORE_ED25519_SIG_BYTES], const void *msg, size_t n,
                          const uint8_t pk[CORE_ED25519_PK_BYTES]);
+/* Overwrites secret bytes so the compiler cannot skip it (sodium_memzero). */
+void core_wipe(void *p, size_t n);
 /* Standard base64 with padding; malloc'd NUL-terminated string. */
 char *core_base64_encode(const void *data, size_t n);
 /* Decodes standard base64; the caller frees *out. CORE_ERR_PARSE on bad input. */

@@ -138,3 +138,8 @@ core_status core_base64_decode(const char *b64, uint8_t **out, size_t *n)
     *n = got;
     return CORE_OK;
 }
+
+void core_wipe(void *p, size_t n)
+{
+    sodium_memzero(p, n);
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# bench: the audio front end, ours beside torchaudio, one thread each, in one run.
+#   log-mel: 60 s of 16 kHz audio, 20 repeats, median; real time factor per core
+#            (target >= 5,000x; torchaudio MelSpectrogram about 1,900x) and the ratio
+#   where the time goes: FFT + power, the mel product sparse vs dense sgemm, the log
+#   decode + resample: a 44.1 kHz stereo 16-bit WAV of the same length
+# Usage: bench/logmel.sh BUILD_DIR   (make bench runs it)
+set -eu
+B=${1:-build}
+T=${BENCH_DIR:-/tmp/troupe-bench}
+SECS=${LOGMEL_SECONDS:-60}
+REPS=${LOGMEL_REPEATS:-20}
+mkdir -p "$T"
+
+echo "== log-mel bench on $(nproc) cores (one thread each), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+OPENBLAS_NUM_THREADS=1 "$B/bench/logmel_bench" "$T" "$SECS" "$REPS" >"$T/logmel_ours.txt"
+OMP_NUM_THREADS=1 /usr/bin/python3 bench/logmel_torchaudio.py "$T" "$REPS" >"$T/logmel_peer.txt"
+get() { sed -n "s/^$2 //p" "$1"; }
+O="$T/logmel_ours.txt"
+P="$T/logmel_peer.txt"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+
+echo "-- log-mel of $(get "$O" audio_s) s at 16 kHz ($(get "$O" frames) frames), median of $REPS"
+printf '%-40s %10s %14s %10s\n' "" "ms" "x real time" "ours is"
+printf '%-40s %10s %14s %10s\n' "troupe (FFTW r2c + sparse mel + logf)" "$(get "$O" logmel_ms)" \
+    "$(get "$O" logmel_rtf)" ""
+printf '%-40s %10s %14s %10s\n' \
+    "torchaudio $(get "$P" torchaudio_version) MelSpectrogram + log" \
+    "$(get "$P" torchaudio_ms)" "$(get "$P" torchaudio_rtf)" \
+    "$(ratio "$(get "$P" torchaudio_ms)" "$(get "$O" logmel_ms)") faster"
+printf '%-40s %10s %14s %10s\n' "whisper's torch code (torch $(get "$P" torch_version))" \
+    "$(get "$P" whisper_torch_ms)" "$(get "$P" whisper_torch_rtf)" \
+    "$(ratio "$(get "$P" whisper_torch_ms)" "$(get "$O" logmel_ms)") faster"
+echo "troupe per frame: $(get "$O" logmel_us_per_frame) us; object creation (plan, filters): $(get "$O" create_ms) ms"
+echo "max |troupe - torchaudio| on this audio: $(get "$P" max_abs_diff_vs_ours)"
+
+echo "-- where the time goes (ms for the whole input, each stage alone)"
+echo "FFT r2c 400 + power:  $(get "$O" stage_fft_power_ms) (FFTW_ESTIMATE)  $(get "$O" stage_fft_power_measure_ms) (FFTW_MEASURE)"
+echo "mel product:          $(get "$O" stage_mel_sparse_ms) (sparse, non-zero runs)  $(get "$O" stage_mel_dense_sgemm_ms) (dense cblas_sgemm, one call)"
+echo "log (logf):           $(get "$O" stage_log_ms)"
+
+echo "-- decode + resample, 44.1 kHz stereo 16-bit WAV of $(get "$O" audio_s) s"
+printf '%-40s %10s %14s\n' "" "ms" "x real time"
+printf '%-40s %10s %14s\n' "decode + downmix (libsndfile)" "$(get "$O" decode_wav44k1_stereo_ms)" \
+    "$(get "$O" decode_rtf)"
+printf '%-40s %10s %14s\n' "resample to 16 kHz (SINC_MEDIUM)" "$(get "$O" resample_44k1_16k_ms)" \
+    "$(get "$O" resample_rtf)"
+printf '%-40s %10s %14s\n' "decode + resample + log-mel" "$(get "$O" decode_resample_logmel_ms)" \
+    "$(get "$O" decode_resample_logmel_rtf)"
+echo "libsamplerate converters on the same 44.1 kHz mono: SINC_FASTEST $(get "$O" src_sinc_fastest_ms) ms, SINC_MEDIUM_QUALITY $(get "$O" src_sinc_medium_ms) ms, SINC_BEST_QUALITY $(get "$O" src_sinc_best_ms) ms"
+rm -f "$T/logmel_audio.f32" "$T/logmel_ours.f32"
