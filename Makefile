@@ -89,6 +89,7 @@ bench: deps
 	@TROUPE_EXTRA_PKGS="python3-numpy python3-h5py time" scripts/deps.sh
 	@$(MAKE) --no-print-directory $(TROUPE) $(BENCHES)
 	@bench/persona.sh $(BUILD)
+	@bench/logmel.sh $(BUILD)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)

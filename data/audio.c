@@ -25,27 +25,19 @@ static int subtype_bits(int format)
     case SF_FORMAT_PCM_S8:
     case SF_FORMAT_PCM_U8:
     case SF_FORMAT_ULAW:
-    case SF_FORMAT_ALAW:
-        return 8;
+    case SF_FORMAT_ALAW: return 8;
     case SF_FORMAT_PCM_16:
-    case SF_FORMAT_DWVW_16:
-        return 16;
+    case SF_FORMAT_DWVW_16: return 16;
     case SF_FORMAT_PCM_24:
-    case SF_FORMAT_DWVW_24:
-        return 24;
+    case SF_FORMAT_DWVW_24: return 24;
     case SF_FORMAT_PCM_32:
-    case SF_FORMAT_FLOAT:
-        return 32;
-    case SF_FORMAT_DOUBLE:
-        return 64;
-    case SF_FORMAT_DWVW_12:
-        return 12;
+    case SF_FORMAT_FLOAT: return 32;
+    case SF_FORMAT_DOUBLE: return 64;
+    case SF_FORMAT_DWVW_12: return 12;
     case SF_FORMAT_IMA_ADPCM:
     case SF_FORMAT_MS_ADPCM:
-    case SF_FORMAT_VOX_ADPCM:
-        return 4;
-    default:
-        return 0;
+    case SF_FORMAT_VOX_ADPCM: return 4;
+    default: return 0;
     }
 }
 
@@ -69,6 +61,8 @@ static void fill_info(SNDFILE *f, const SF_INFO *si, data_audio_info *info)
     info->format[len] = '\0';
 }
 
+/* sf_strerror(NULL) reads libsndfile's process-wide last error: with several threads
+ * opening files at once, the reason (never the path) may come from another thread's open. */
 static core_status open_read(const char *path, SNDFILE **f, SF_INFO *si)
 {
     memset(si, 0, sizeof *si);
@@ -92,25 +86,32 @@ core_status data_audio_probe(const char *path, data_audio_info *info)
     return CORE_OK;
 }
 
-/* True when libsndfile's open log says the data chunk ("data" in WAV/W64/RF64, "SSND" in
- * AIFF) declares more bytes than the file holds; *declared and *present get the two byte
- * counts. A declared 0xFFFFFFFF is the "length unknown" marker streaming writers leave and
- * is not taken as truncation. */
-static bool data_chunk_truncated(SNDFILE *f, long long *declared, long long *present)
+/* True when libsndfile's open log says the audio data runs past the end of the file;
+ * *declared and *present get the two byte counts. libsndfile logs "(should be N)" after a
+ * length it had to clamp. The lengths looked at are the data chunk's ("data" in WAV, "SSND"
+ * in AIFF) and, for W64 and RF64, whose logs do not check the data chunk, the container's
+ * ("riff" in W64, "Riff size" in RF64; WAV's "RIFF" is left out on purpose: writers often
+ * get it wrong on files whose data is whole). A declared 0xFFFFFFFF is the "length
+ * unknown" marker streaming writers leave and is not taken as truncation. */
+static bool data_truncated(SNDFILE *f, long long *declared, long long *present)
 {
+    static const char *const keys[] = {"data :", "SSND :", "riff :", "Riff size :"};
     char log[4096]; /* libsndfile keeps at most 2 KiB of log */
     log[0] = '\0';
     sf_command(f, SFC_GET_LOG_INFO, log, sizeof log);
     log[sizeof log - 1] = '\0';
     for (const char *line = log; *line;) {
         line += strspn(line, " ");
-        long long d, p;
-        if ((strncmp(line, "data :", 6) == 0 || strncmp(line, "SSND :", 6) == 0) &&
-            sscanf(line + 6, "%lld (should be %lld)", &d, &p) == 2 && d > p &&
-            d != 0xFFFFFFFFLL) {
-            *declared = d;
-            *present = p;
-            return true;
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+            const size_t kl = strlen(keys[i]);
+            long long d, p;
+            if (strncmp(line, keys[i], kl) == 0 &&
+                sscanf(line + kl, "%lld (should be %lld)", &d, &p) == 2 && d > p &&
+                d != 0xFFFFFFFFLL) {
+                *declared = d;
+                *present = p;
+                return true;
+            }
         }
         const char *nl = strchr(line, '\n');
         if (!nl)
@@ -140,9 +141,9 @@ core_status data_audio_load_mono(const char *path, data_audio_info *info, float 
         goto done;
     }
     long long declared, present;
-    if (data_chunk_truncated(f, &declared, &present)) {
+    if (data_truncated(f, &declared, &present)) {
         st = CORE_ERR(CORE_ERR_CHECK,
-                      "%s: truncated: the header declares %lld bytes of audio, the file holds %lld",
+                      "%s: truncated: the header declares %lld bytes where the file holds %lld",
                       path, declared, present);
         goto done;
     }
@@ -220,8 +221,12 @@ done:
 
 /* ---------------------------------------------------------------- resample */
 
-/* Converter: SRC_SINC_MEDIUM_QUALITY. Measured by bench/logmel_bench (docs/audio.md):
- * see there for the figures behind the choice. */
+/* Converter: SRC_SINC_MEDIUM_QUALITY, measured against SRC_SINC_FASTEST (bench/logmel.sh,
+ * docs/audio.md). FASTEST is 2.2x faster (44.1 kHz -> 16 kHz: ~400x against ~180x real
+ * time per core) but its passband ends early: -3 dB at 6.4 kHz, -14 dB at 7 kHz, which dims
+ * the top 6 of the 80 mel bands for resampled sources only, a difference between sources
+ * the model could learn. MEDIUM is flat to 6.8 kHz (-2 dB at 7.2 kHz). Neither reaches the
+ * 1,000x ingest target on 44.1/48 kHz input, so speed does not decide it; fidelity does. */
 #define DATA_SRC_CONVERTER SRC_SINC_MEDIUM_QUALITY
 
 core_status data_resample(const float *in, size_t n, int rate_in, int rate_out, float **out,

@@ -17,8 +17,8 @@ typedef struct data_audio_info {
     int64_t frames; /* per channel, as decoded (INT64_MAX when the header does not say) */
     int rate;       /* Hz */
     int channels;
-    int bit_depth;  /* 8/16/24/32 for PCM, 32 for float, 64 double, 0 if the format has none
-                       (Vorbis, Opus) */
+    int bit_depth;   /* 8/16/24/32 for PCM, 32 for float, 64 double, 0 if the format has none
+                        (Vorbis, Opus) */
     char format[32]; /* major format name from libsndfile: "WAV", "FLAC", "OGG", ... */
 } data_audio_info;
 
@@ -71,8 +71,9 @@ size_t data_logmel_frames(size_t n_samples);
 
 /* Computes the log-mel of x[0..n) (16 kHz mono) into out, [frames, 80] row-major float
  * (frame-major: one row of 80 mel values per 10 ms frame), frames = data_logmel_frames(n);
- * `out` is caller-allocated. Does not allocate. Inputs shorter than n_fft/2 + 1 = 201
- * samples (reflect padding impossible) fail with CORE_ERR_CHECK; then `out` is untouched. */
+ * `out` is caller-allocated. x must be finite (data_audio_load_mono guarantees it). Does not
+ * allocate. Inputs shorter than n_fft/2 + 1 = 201 samples (reflect padding impossible) fail
+ * with CORE_ERR_CHECK; then `out` is untouched. */
 core_status data_logmel_compute(data_logmel *lm, const float *x, size_t n, float *out);
 
 /* The filter bank, [80, 201] row-major (filter m's weight for STFT bin k at m * 201 + k),

@@ -2,6 +2,8 @@
 # The worked example of docs/governance.md: a licensor produces and signs a licensed batch
 # with troupe alone (plus espeak-ng and sox for the audio), and a trainer ingests it.
 # Usage: scripts/example-batch.sh OUT [TROUPE]   (OUT must not exist)
+# EXTRA=N adds N more recordings of EXTRA_SECONDS (default 10) s each of pink noise plus a
+# tone, at EXTRA_RATE Hz (44100) with EXTRA_CHANNELS (2); bench/ingest.sh uses them.
 set -eu
 OUT=$1
 T=${2:-build/troupe}
@@ -28,6 +30,14 @@ speak() { espeak-ng -v "$1" -s "$2" -w "batch/audio/$3.wav" "$4"; }
 speak en-us 160 utt-001 "Hello! Could you help me reset my router?"
 speak en-gb 140 utt-002 "Of course. Let's take it one step at a time."
 speak cmn 150 utt-003 "我们一步一步来。"
+EXTRA=${EXTRA:-0}
+i=0
+while [ "$i" -lt "$EXTRA" ]; do
+    sox -q -n -r "${EXTRA_RATE:-44100}" -c "${EXTRA_CHANNELS:-2}" -b 16 "batch/audio/x-$i.wav" \
+        synth "${EXTRA_SECONDS:-10}" \
+        pinknoise sine $((200 + i)) vol 0.3
+    i=$((i + 1))
+done
 
 # 3. Texts the batch refers to by hash: the consent form and the licence.
 printf 'I agree that recordings of my voice may be used to train speech models.\n' \
@@ -72,19 +82,31 @@ YAML
 done
 
 # 5. The manifest: every file by hash, then the Merkle root, canonical form, two signatures.
+# One `data hash` over all audio, looked up per recording (bench batches have hundreds).
+audio_info() { # file -> "sha bytes rate channels bits samples"
+    line=$(grep " $1\$" hashes.txt)
+    set -- $line "$1"
+    sha=$(echo "$2" | tr -d '"')
+    bytes=$(echo "$4" | tr -d '"')
+    case "$5" in
+    */x-*) echo "$sha $bytes ${EXTRA_RATE:-44100} ${EXTRA_CHANNELS:-2} 16 $((${EXTRA_RATE:-44100} * ${EXTRA_SECONDS:-10}))" ;;
+    *) echo "$sha $bytes $(soxi -r "$5") $(soxi -c "$5") $(soxi -b "$5") $(soxi -s "$5")" ;;
+    esac
+}
 rec() { # id file speaker text language emotion
     f=batch/audio/$2.wav
+    set -- "$@" $(audio_info "$f")
     tsha=$(printf '%s' "$4" | sha256sum | cut -d' ' -f1)
     cat <<YAML
   - recording_id: "$1"
     path: "audio/$2.wav"
     media_type: "audio/wav"
-    bytes: "$(b "$f")"
-    sha256: "$(h "$f")"
-    sample_rate: "$(soxi -r "$f")"
-    channels: "$(soxi -c "$f")"
-    bit_depth: "$(soxi -b "$f")"
-    duration_samples: "$(soxi -s "$f")"
+    bytes: "${10}"
+    sha256: "${9}"
+    sample_rate: "${11}"
+    channels: "${12}"
+    bit_depth: "${13}"
+    duration_samples: "${14}"
     speaker_id: "spk-$3"
     consent_id: "cons-$3"
     licence: "LicenseRef-Example-Voice-1"
@@ -95,11 +117,12 @@ rec() { # id file speaker text language emotion
     recorded_in: "GB"
     language: "$5"
     transcript: {text: "$4", source: "script", sha256: "$tsha"}
-    labels: [{label: "emotion:$6", start_sample: "0", end_sample: "$(soxi -s "$f")", annotator: "ann-07", method: "human"}]
+    labels: [{label: "emotion:$6", start_sample: "0", end_sample: "${14}", annotator: "ann-07", method: "human"}]
     dialogue: {dialogue_id: "dlg-001", turn: "$7", persona_id: "asst-calm-tech", history: "", response: "$8"}
 YAML
 }
 lic_sha=$(h batch/licences/LicenseRef-Example-Voice-1.txt)
+"$T" data hash batch/audio/*.wav > hashes.txt
 manifest() { # merkle_root
     cat <<YAML
 schema: "troupe.manifest/1"
@@ -125,11 +148,16 @@ YAML
     for s in a b c; do
         echo "  - {id: \"cons-$s\", path: \"consent/cons-$s.yaml\", sha256: \"$(h batch/consent/cons-$s.yaml)\"}"
     done
-    echo "integrity: {merkle_root: \"$1\", record_count: \"3\"}"
+    echo "integrity: {merkle_root: \"$1\", record_count: \"$((3 + EXTRA))\"}"
     echo "recordings:"
     rec utt-001 utt-001 a "Hello! Could you help me reset my router?" en neutral 0 ""
     rec utt-002 utt-002 b "Of course. Let's take it one step at a time." en calm 1 ""
     rec utt-003 utt-003 c "我们一步一步来。" zh calm 2 ""
+    i=0
+    while [ "$i" -lt "$EXTRA" ]; do
+        rec "x-$i" "x-$i" a "noise and a tone" en neutral 3 ""
+        i=$((i + 1))
+    done
 }
 manifest 0000000000000000000000000000000000000000000000000000000000000000 > batch/manifest.yaml
 root=$("$T" data merkle batch/manifest.yaml | sed -n 's/^merkle_root: "\(.*\)"/\1/p')
