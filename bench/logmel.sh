@@ -20,7 +20,8 @@ TROUPE_EXTRA_PKGS="python3-numpy python3-torch python3-torchaudio" scripts/deps.
 if ! OMP_NUM_THREADS=1 /usr/bin/python3 bench/logmel_torchaudio.py "$T" "$REPS" \
     >"$T/logmel_peer.txt" 2>"$T/logmel_peer.err"; then
     echo "(torchaudio peer did not run: $(tail -n 1 "$T/logmel_peer.err"))"
-    printf 'torchaudio_ms n/a\ntorchaudio_rtf n/a\nwhisper_torch_ms n/a\nwhisper_torch_rtf n/a\n' \
+    printf '%s n/a\n' torchaudio_ms torchaudio_rtf whisper_torch_ms whisper_torch_rtf \
+        torchaudio_1s_us torchaudio_1s_rtf \
         >"$T/logmel_peer.txt"
 fi
 get() { sed -n "s/^$2 //p" "$1"; }
@@ -29,18 +30,23 @@ P="$T/logmel_peer.txt"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0) printf "%.1fx faster", a / b; else printf "-" }'; }
 
 echo "-- log-mel of $(get "$O" audio_s) s at 16 kHz ($(get "$O" frames) frames), median of $REPS"
-printf '%-40s %10s %14s %10s\n' "" "ms" "x real time" "ours is"
-printf '%-40s %10s %14s %10s\n' "troupe (FFTW r2c + sparse mel + logf)" "$(get "$O" logmel_ms)" \
+printf '%-40s %10s %14s %14s\n' "" "ms" "x real time" "ours is"
+printf '%-40s %10s %14s %14s\n' "troupe (FFTW r2c + sparse mel + logf)" "$(get "$O" logmel_ms)" \
     "$(get "$O" logmel_rtf)" ""
-printf '%-40s %10s %14s %10s\n' \
+printf '%-40s %10s %14s %14s\n' \
     "torchaudio $(get "$P" torchaudio_version) MelSpectrogram + log" \
     "$(get "$P" torchaudio_ms)" "$(get "$P" torchaudio_rtf)" \
     "$(ratio "$(get "$P" torchaudio_ms)" "$(get "$O" logmel_ms)")"
-printf '%-40s %10s %14s %10s\n' "whisper's torch code (torch $(get "$P" torch_version))" \
+printf '%-40s %10s %14s %14s\n' "whisper's torch code (torch $(get "$P" torch_version))" \
     "$(get "$P" whisper_torch_ms)" "$(get "$P" whisper_torch_rtf)" \
     "$(ratio "$(get "$P" whisper_torch_ms)" "$(get "$O" logmel_ms)")"
 echo "troupe per frame: $(get "$O" logmel_us_per_frame) us; object creation (plan, filters): $(get "$O" create_ms) ms"
 echo "max |troupe - torchaudio| on this audio: $(get "$P" max_abs_diff_vs_ours)"
+echo "-- the same on the first 1 s only (100 frames), median of $((50 * REPS)): per-call costs"
+printf '%-40s %10s %14s %14s\n' "" "us" "x real time" "ours is"
+printf '%-40s %10s %14s %14s\n' "troupe" "$(get "$O" logmel_1s_us)" "$(get "$O" logmel_1s_rtf)" ""
+printf '%-40s %10s %14s %14s\n' "torchaudio MelSpectrogram + log" "$(get "$P" torchaudio_1s_us)" \
+    "$(get "$P" torchaudio_1s_rtf)" "$(ratio "$(get "$P" torchaudio_1s_us)" "$(get "$O" logmel_1s_us)")"
 
 echo "-- where the time goes (ms for the whole input, each stage alone)"
 echo "FFT r2c 400 + power:  $(get "$O" stage_fft_power_ms) (FFTW_ESTIMATE)  $(get "$O" stage_fft_power_measure_ms) (FFTW_MEASURE)"

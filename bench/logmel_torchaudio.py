@@ -7,6 +7,7 @@ samples with torch.set_num_threads(1):
   torchaudio: transforms.MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160,
               n_mels=80, norm="slaney", mel_scale="slaney") plus Whisper's log/clamp
   whisper:    Whisper's own torch code (torch.stft, filters @ |X|^2, log/clamp)
+  1 s:        torchaudio on the first second only, 50 x REPEATS times
 It also compares torchaudio's result (last frame dropped, as Whisper does) with ours from
 DIR/logmel_ours.f32. Prints one "key value" per line (bench/logmel.sh reads them).
 """
@@ -57,6 +58,10 @@ def main():
 
         t_wh, _ = timed(whisper, reps)
 
+        # Short clips: the first second, many times (per-call overheads show here).
+        clip = audio[:16000].clone()
+        t_1s, _ = timed(lambda: log_clamp(mel_tf(clip)), 50 * reps)
+
     print(f"torch_version {torch.__version__}")
     print(f"torchaudio_version {torchaudio.__version__}")
     print(f"audio_s {secs:.1f}")
@@ -64,6 +69,8 @@ def main():
     print(f"torchaudio_rtf {secs / t_ta:.0f}")
     print(f"whisper_torch_ms {t_wh * 1e3:.3f}")
     print(f"whisper_torch_rtf {secs / t_wh:.0f}")
+    print(f"torchaudio_1s_us {t_1s * 1e6:.1f}")
+    print(f"torchaudio_1s_rtf {1.0 / t_1s:.0f}")
 
     ours_path = os.path.join(d, "logmel_ours.f32")
     if os.path.exists(ours_path):

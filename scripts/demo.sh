@@ -36,10 +36,30 @@ step "6. one row, and its nearest neighbours over the whole matrix" \
 "$TROUPE" persona show "$OUT/personas.h5" '#0' | head -n 4
 "$TROUPE" persona similar "$OUT/personas.h5" '#0' -k 5
 
+# The data stage on a small licensed batch made here (the embedded corpus is its own issue).
+rm -rf "$OUT/licensed"
+step "7. a licensor produces and signs a batch (keys, consent records, manifest)" \
+    "scripts/example-batch.sh $OUT/licensed"
+scripts/example-batch.sh "$OUT/licensed" "$TROUPE" | tail -n 5
+step "8. ingest it for a declared use" \
+    "troupe data ingest $OUT/licensed/batch --keyring ... --purpose training,paralinguistic_modelling --territory GB -o $OUT/corpus"
+"$TROUPE" data ingest "$OUT/licensed/batch" --keyring "$OUT/licensed/keyring.yaml" \
+    --revocations "$OUT/licensed/revocations" --purpose training,paralinguistic_modelling \
+    --territory GB --commercial --at 2026-11-23T12:00:00Z -o "$OUT/corpus"
+step "9. the same batch for a use its consents do not allow" \
+    "troupe data audit ... --purpose training,voice_cloning --territory FR"
+"$TROUPE" data audit "$OUT/licensed/batch" --keyring "$OUT/licensed/keyring.yaml" \
+    --revocations "$OUT/licensed/revocations" --purpose training,voice_cloning --territory FR \
+    --at 2026-11-23T12:00:00Z -o "$OUT/audit-voice-cloning" || true
+grep -E '^\| (CON|LIC|TER)-' "$OUT/audit-voice-cloning.md" | head -n 4
+
 rows=$(sed -n 's/^.*: \([0-9]*\) rows x.*/\1/p' "$OUT/persona-stats.txt" | head -n 1)
 roles=$(ls "$OUT/roles" | wc -l)
 printf '\n== summary (%ss)\n' "$(( $(date +%s) - t0 ))"
 echo "authored roles:   $OUT/roles/ ($roles role files, from configs/personas/archetypes/)"
 echo "persona matrix:   $OUT/personas.h5 ($rows rows; h5dump -H $OUT/personas.h5)"
 echo "matrix stats:     $OUT/persona-stats.txt, $OUT/persona-stats.json"
-echo "stages not built yet: data ingest, training, RLHF, eval (see the issues)"
+echo "licensed batch:   $OUT/licensed/ (keys, keyring.yaml, revocations/, batch/)"
+echo "training shards:  $OUT/corpus/ (shards/, index.json, dataset-card.json, quarantine.yaml, audit.md)"
+echo "refused use:      $OUT/audit-voice-cloning.md"
+echo "stages not built yet: the embedded corpus, training, RLHF, eval (see the issues)"

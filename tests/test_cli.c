@@ -173,6 +173,68 @@ static void test_bad_data_exits_1_and_unreadable_input_exits_2(void)
     free(d);
 }
 
+static void test_data_commands_sign_verify_and_refuse_bad_use(void)
+{
+    char *o, *args;
+    char *keys = core_sprintf("%s/k", tmpdir);
+    args = core_sprintf("data keygen --owner 'Test Org' --roles licensor,curator -o %s "
+                        "--valid-from 2026-01-01T00:00:00Z",
+                        keys);
+    CHECK_EQ_INT(run(args, &o), 0);
+    free(o);
+    free(args);
+    /* the secret is never overwritten */
+    args = core_sprintf("data keygen --owner x --roles curator -o %s", keys);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "k.secret: cannot create: File exists");
+    free(o);
+    free(args);
+    char *kr = core_sprintf("%s/keyring.yaml", tmpdir);
+    char *cmd = core_sprintf("(echo 'schema: \"troupe.keyring/1\"'; echo 'keys:'; cat %s.pub.yaml) > %s",
+                             keys, kr);
+    CHECK_EQ_INT(system(cmd), 0);
+    free(cmd);
+    char *doc = write_file("list.yaml", "schema: \"troupe.revocations/1\"\n");
+    args = core_sprintf("data sign %s --key %s.secret", doc, keys);
+    CHECK_EQ_INT(run(args, &o), 0);
+    free(o);
+    free(args);
+    args = core_sprintf("data verify %s --keyring %s", doc, kr);
+    CHECK_EQ_INT(run(args, &o), 0);
+    CHECK_CONTAINS(o, "1 valid signature");
+    CHECK_CONTAINS(o, "Test Org  [ licensor curator]");
+    free(o);
+    /* one byte changed: exit 1 with the check code */
+    FILE *f = fopen(doc, "a");
+    fputs("# edited\n", f);
+    fclose(f);
+    CHECK_EQ_INT(run(args, &o), 1);
+    CHECK_CONTAINS(o, "SIG-001");
+    free(o);
+    free(args);
+    args = core_sprintf("data ingest %s --keyring %s --purpose trainig --territory GB -o x",
+                        tmpdir, kr);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "unknown purpose 'trainig' (did you mean 'training'?)");
+    free(o);
+    free(args);
+    args = core_sprintf("data audit %s --keyring %s --purpose training --territory gb", tmpdir, kr);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "--territory 'gb' is not an ISO 3166-1 alpha-2 code");
+    free(o);
+    free(args);
+    char *bad = write_file("bad-keyring.yaml", "schema: \"troupe.keyring/1\"\nkeys: [{keyid: 1}]\n");
+    args = core_sprintf("data audit %s --keyring %s --purpose training --territory GB", tmpdir, bad);
+    CHECK_EQ_INT(run(args, &o), 2);
+    CHECK_CONTAINS(o, "bad-keyring.yaml:2:");
+    free(o);
+    free(args);
+    free(bad);
+    free(doc);
+    free(kr);
+    free(keys);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-cli-XXXXXX");
@@ -191,6 +253,7 @@ int main(void)
     RUN(test_config_errors_name_file_line_and_column);
     RUN(test_print_config_shows_the_effective_layers);
     RUN(test_bad_data_exits_1_and_unreadable_input_exits_2);
+    RUN(test_data_commands_sign_verify_and_refuse_bad_use);
     core_rmtree(tmpdir);
     return TEST_SUMMARY();
 }
