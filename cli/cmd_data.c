@@ -107,6 +107,11 @@ static int cmd_ingest(int argc, char **argv)
                s.skipped_unchanged);
     printf("data ingest: %s/index.json, %s/dataset-card.json, %s/audit.yaml, %s/audit.md\n", out,
            out, out, out);
+    if (s.batches_unreadable) {
+        fprintf(stderr, "troupe: %zu batch%s could not be read at all (see %s/audit.md)\n",
+                s.batches_unreadable, s.batches_unreadable == 1 ? "" : "es", out);
+        return CLI_FAILED;
+    }
     return CLI_OK;
 }
 
@@ -159,6 +164,9 @@ static int cmd_audit(int argc, char **argv)
     } else {
         fputs(y, stdout);
     }
+    if (rc == CLI_OK && a.batches_unreadable)
+        fprintf(stderr, "troupe: %zu batch%s could not be read at all (see the report)\n",
+                a.batches_unreadable, a.batches_unreadable == 1 ? "" : "es");
     if (rc == CLI_OK && !strcmp(data_audit_state(&a), "fail"))
         rc = CLI_FAILED;
     free(y);

@@ -1167,6 +1167,8 @@ core_status data_audit_run(const char *const *batches, size_t nb, const data_opt
             goto done;
         }
         load_batch(&c, b);
+        if (!b->manifest)
+            a->batches_unreadable++;
         if (b->manifest && b->codes[0] == '\0') {
             /* REV-001 at batch scope: a valid list from the batch's controller is needed. */
             const char *org = data__str(core_yaml_get(b->root, "controller"), "organisation");

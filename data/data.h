@@ -154,6 +154,7 @@ typedef struct data_audit {
     data_recording_outcome *rec;
     size_t n_rec;
     size_t admitted, excluded, speakers;
+    size_t batches_unreadable; /* manifests that did not parse: no recordings to list */
     double hours_admitted;
     char admitted_ids_sha256[CORE_SHA256_HEX]; /* of the sorted, LF-joined admitted ids */
     char **inputs;        /* "manifest <id> sha256:<hex>", "revocations <issuer> seq <n>" */
@@ -181,7 +182,7 @@ char *data_audit_yaml(const data_audit *a, const data_options *o);
 char *data_audit_markdown(const data_audit *a, const data_options *o);
 
 typedef struct data_ingest_stats {
-    size_t admitted, excluded, written, skipped_unchanged;
+    size_t admitted, excluded, written, skipped_unchanged, batches_unreadable;
     double audio_seconds, wall_seconds;
 } data_ingest_stats;
 

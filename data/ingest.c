@@ -648,6 +648,7 @@ core_status data_ingest(const char *const *batches, size_t n, const data_options
     }
     stats->admitted = a.admitted;
     stats->excluded = a.excluded;
+    stats->batches_unreadable = a.batches_unreadable;
 
     /* The shard index over every batch in the output. */
     json_t *index = json_object(), *list = json_array();

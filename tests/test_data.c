@@ -73,7 +73,8 @@ typedef struct spec {
     const char *rev_next_update, *rev_entries;
     bool rev_unsigned, no_revocations;
     const char *licensor_not_before, *licensor_revoked;
-    bool corrupt_audio, nan_audio, truncate_audio, symlink_audio;
+    bool corrupt_audio, nan_audio, truncate_audio, symlink_audio, zero_audio;
+    bool forge_signature, drop_envelope, alias_in_manifest;
 } spec;
 
 typedef struct built {
@@ -251,7 +252,7 @@ static void build(const spec *s, const char *name, built *b)
         bool v = i == 1;
         snprintf(b->ids[i], sizeof b->ids[i], "%s-r%d", name, i);
         snprintf(p, sizeof p, "%s/audio/%s.wav", b->dir, b->ids[i]);
-        int frames = 16000 + 800 * i;
+        int frames = v && s->zero_audio ? 0 : 16000 + 800 * i;
         write_wav(p, 16000, frames, 220.0 * (i + 1) + counter, v && s->nan_audio ? 1 : 0);
         if (v && s->corrupt_audio) {
             FILE *g = fopen(p, "r+");
@@ -355,6 +356,26 @@ static void build(const spec *s, const char *name, built *b)
     sign(p, DATA_TYPE_MANIFEST, s->stranger_sign ? &stranger : &licensor);
     if (!s->skip_curator)
         sign(p, DATA_TYPE_MANIFEST, &curator);
+    char envp[620];
+    snprintf(envp, sizeof envp, "%s.dsse.json", p);
+    if (s->forge_signature) {
+        /* flip one character of the first signature, keeping valid base64 */
+        char *e;
+        size_t el;
+        core_file_read(envp, 0, &e, &el);
+        char *sig = strstr(e, "\"sig\": \"");
+        if (sig)
+            sig[10] = sig[10] == 'A' ? 'B' : 'A';
+        write_text(envp, e);
+        free(e);
+    }
+    if (s->drop_envelope)
+        unlink(envp);
+    if (s->alias_in_manifest) {
+        FILE *g = fopen(p, "a");
+        fputs("x_anchor: &a \"1\"\nx_alias: *a\n", g);
+        fclose(g);
+    }
     if (s->tamper_manifest) {
         FILE *g = fopen(p, "a");
         fputs("\n", g);
@@ -478,6 +499,33 @@ static void test_sig_001_rejects_tampered_manifest(void)
     expect_fail(&(spec){.tamper_manifest = true}, NULL, "SIG-001", true);
 }
 
+static void test_sig_001_rejects_forged_and_missing_signatures(void)
+{
+    expect_fail(&(spec){.forge_signature = true}, NULL, "SIG-001", true);
+    expect_fail(&(spec){.drop_envelope = true}, NULL, "SIG-001", true);
+}
+
+static void test_sch_001_rejects_aliased_manifest_for_the_whole_batch(void)
+{
+    /* A manifest that does not parse has no recordings to list: the batch fails as a whole,
+     * with the file, line and column. */
+    built b;
+    build(&(spec){.alias_in_manifest = true}, "alias", &b);
+    data_options o = options(&b, NULL);
+    data_audit a;
+    audit(&b, &o, &a);
+    CHECK_EQ_INT(a.n_rec, 0);
+    CHECK_EQ_INT(a.admitted, 0);
+    CHECK(has_result(&a, "SCH-001", DATA_FAIL, "manifest:"));
+    bool named = false;
+    for (size_t i = 0; i < a.results.n; i++)
+        named |= strstr(a.results.items[i].explanation, "manifest.yaml:") &&
+                 strstr(a.results.items[i].explanation, "anchors are not allowed");
+    CHECK(named);
+    CHECK_STR(data_audit_state(&a), "fail");
+    data_audit_free(&a);
+}
+
 static void test_sig_002_needs_licensor_and_distinct_curator(void)
 {
     expect_fail(&(spec){.skip_curator = true}, NULL, "SIG-002", true);
@@ -549,6 +597,7 @@ static void test_aud_001_rejects_lying_header_corrupt_truncated_and_nan_audio(vo
     expect_fail(&(spec){.corrupt_audio = true}, NULL, "AUD-001", false);
     expect_fail(&(spec){.truncate_audio = true}, NULL, "AUD-001", false);
     expect_fail(&(spec){.nan_audio = true}, NULL, "AUD-001", false);
+    expect_fail(&(spec){.zero_audio = true}, NULL, "AUD-001", false);
 }
 
 static void test_lic_001_rejects_unlisted_licence_and_altered_text(void)
@@ -1031,6 +1080,8 @@ int main(void)
     make_key(&stranger, 4, "stranger");
     RUN(test_valid_batch_admits_every_recording_and_passes_each_check);
     RUN(test_sig_001_rejects_tampered_manifest);
+    RUN(test_sig_001_rejects_forged_and_missing_signatures);
+    RUN(test_sch_001_rejects_aliased_manifest_for_the_whole_batch);
     RUN(test_sig_002_needs_licensor_and_distinct_curator);
     RUN(test_sig_003_rejects_unknown_key_and_key_outside_window);
     RUN(test_can_001_warns_on_non_canonical_manifest);
