@@ -50,6 +50,7 @@ printf '%-40s %10s %14s %14s\n' "torchaudio MelSpectrogram + log" "$(get "$P" to
 
 echo "-- where the time goes (ms for the whole input, each stage alone)"
 echo "FFT r2c 400 + power:  $(get "$O" stage_fft_power_ms) (FFTW_ESTIMATE)  $(get "$O" stage_fft_power_measure_ms) (FFTW_MEASURE)"
+echo "                      planning: $(get "$O" plan_estimate_ms) (FFTW_ESTIMATE)  $(get "$O" plan_measure_ms) (FFTW_MEASURE)"
 echo "mel product:          $(get "$O" stage_mel_sparse_ms) (sparse, non-zero runs)  $(get "$O" stage_mel_dense_sgemm_ms) (dense cblas_sgemm, one call)"
 echo "log (logf):           $(get "$O" stage_log_ms)"
 

@@ -97,6 +97,7 @@ typedef struct batch {
     char why[768];
     consent_doc *consents;
     size_t n_consents;
+    char bad_licences[1024]; /* "|id|id|" of listed licences that failed LIC-001 */
 } batch;
 
 typedef struct ctx {
@@ -626,6 +627,11 @@ static void load_batch(ctx *c, batch *b)
         }
         data_results_add(c->results, "LIC-001", ok ? DATA_PASS : DATA_FAIL, lt, "%s",
                          ok ? "valid licence" : why);
+        if (!ok) {
+            size_t bl = strlen(b->bad_licences);
+            snprintf(b->bad_licences + bl, sizeof b->bad_licences - bl, "%s%s|", bl ? "" : "|",
+                     id);
+        }
     }
 
     /* INT-004: audio files present but not listed */
@@ -950,14 +956,9 @@ static void check_recording(ctx *c, batch *b, size_t i, data_results *res,
     if (!l) {
         fail(&r, "LIC-001", "licence '%s' is not listed in the manifest", lic);
     } else {
-        bool lic_ok = true;
-        for (size_t k = 0; k < c->results->n; k++) {
-            const data_result *x = &c->results->items[k];
-            if (!strcmp(x->code, "LIC-001") && x->sev == DATA_FAIL &&
-                !strncmp(x->target, "licence:", 8) && !strcmp(x->target + 8, lic))
-                lic_ok = false;
-        }
-        if (!lic_ok)
+        char key[300];
+        snprintf(key, sizeof key, "|%s|", lic);
+        if (strstr(b->bad_licences, key))
             fail(&r, "LIC-001", "licence '%s' is not valid (see its LIC-001 result)", lic);
         else
             pass(&r, "LIC-001");
@@ -1094,6 +1095,39 @@ static void rec_range(void *vctx, size_t begin, size_t end, int tid)
 
 /* ---------------------------------------------------------------- the audit */
 
+typedef struct keyed {
+    const char *key;
+    size_t index;
+} keyed;
+
+static int cmp_keyed(const void *x, const void *y)
+{
+    const keyed *a = x, *b = y;
+    int c = strcmp(a->key, b->key);
+    return c ? c : (a->index > b->index) - (a->index < b->index);
+}
+
+/* For every key seen before (in index order), a message for the later occurrences; sorting
+ * keeps this O(n log n) for large corpora. */
+static void mark_duplicates(const char **keys, size_t n, char **msgs, const char *what)
+{
+    keyed *k = malloc((n ? n : 1) * sizeof *k);
+    size_t m = 0;
+    if (!k)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (keys[i])
+            k[m++] = (keyed){keys[i], i};
+    qsort(k, m, sizeof *k, cmp_keyed);
+    for (size_t i = 1; i < m; i++)
+        if (!strcmp(k[i].key, k[i - 1].key) && !msgs[k[i].index]) {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s %s appears twice in the corpus", what, k[i].key);
+            msgs[k[i].index] = strdup(buf);
+        }
+    free(k);
+}
+
 void data_audit_free(data_audit *a)
 {
     if (!a)
@@ -1212,15 +1246,10 @@ core_status data_audit_run(const char *const *batches, size_t nb, const data_opt
             ids[k] = data__str(c.b[i].recs->items[j], "recording_id");
             hashes[k] = data__str(c.b[i].recs->items[j], "sha256");
         }
+    mark_duplicates(ids, total, dup_msgs, "recording id");
+    mark_duplicates(hashes, total, dup_msgs, "audio sha256");
     for (size_t x = 0; x < total; x++)
-        for (size_t y = 0; y < x && !dup[x]; y++) {
-            if (ids[x] && ids[y] && !strcmp(ids[x], ids[y]))
-                dup_msgs[x] = core_sprintf("recording id %s appears twice in the corpus", ids[x]);
-            else if (hashes[x] && hashes[y] && !strcmp(hashes[x], hashes[y]))
-                dup_msgs[x] = core_sprintf("audio of %s is identical (sha256) to %s", ids[x],
-                                           ids[y] ? ids[y] : "another recording");
-            dup[x] = dup_msgs[x];
-        }
+        dup[x] = dup_msgs[x];
     k = 0;
     for (size_t i = 0; i < nb; i++) {
         batch *b = &c.b[i];
