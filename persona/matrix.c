@@ -551,6 +551,7 @@ static core_status write_roles(hid_t file, const persona_set *set, const size_t 
     size_t n = set->n;
     const char **col = core_alloc(n, sizeof *col, "roles table");
     int32_t *fam = core_alloc(n, sizeof *fam, "roles table");
+    float *num = NULL;
     if (!col || !fam) {
         st = CORE_ERR_NOMEM;
         goto done;
@@ -577,9 +578,62 @@ static core_status write_roles(hid_t file, const persona_set *set, const size_t 
         fam[i] = (int32_t)family_of[i];
     hsize_t dim = n;
     CORE_TRY(core_h5_write(file, "/roles/family", CORE_H5_I32, 1, &dim, fam));
+    /* The roles' own values, so that later stages (the synthetic corpus) can condition on
+     * them without the YAML: [R, 5] traits, [R, 7] style, [R, 5] prosody in schema units. */
+    num = core_alloc(n, PERSONA_N_STYLE * sizeof *num, "roles table");
+    if (!num) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    const struct {
+        const char *name;
+        int width;
+        size_t offset;
+    } blocks[] = {{"/roles/traits", PERSONA_N_TRAITS, offsetof(persona_role, traits)},
+                  {"/roles/style", PERSONA_N_STYLE, offsetof(persona_role, style)},
+                  {"/roles/prosody", PERSONA_N_PROSODY, offsetof(persona_role, prosody)}};
+    for (size_t b = 0; b < 3; b++) {
+        for (size_t i = 0; i < n; i++)
+            memcpy(num + i * (size_t)blocks[b].width,
+                   (const char *)&set->roles[i] + blocks[b].offset,
+                   (size_t)blocks[b].width * sizeof *num);
+        hsize_t d2[2] = {n, (hsize_t)blocks[b].width};
+        CORE_TRY(core_h5_write(file, blocks[b].name, CORE_H5_F32, 2, d2, num));
+    }
+    /* Catchphrases and domains: one string per role, items joined by " | ". */
+    char **joined = core_zalloc(n, sizeof *joined, "roles table");
+    if (!joined) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    for (int pass = 0; pass < 2 && st == CORE_OK; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            const core_strlist *l = pass ? &set->roles[i].domains : &set->roles[i].catchphrases;
+            size_t len = 1;
+            for (size_t k = 0; k < l->n; k++)
+                len += strlen(l->items[k]) + 3;
+            free(joined[i]);
+            joined[i] = core_alloc(len, 1, "roles table");
+            if (!joined[i]) {
+                st = CORE_ERR_NOMEM;
+                break;
+            }
+            joined[i][0] = '\0';
+            for (size_t k = 0; k < l->n; k++) {
+                if (k)
+                    strcat(joined[i], " | ");
+                strcat(joined[i], l->items[k]);
+            }
+            col[i] = joined[i];
+        }
+        if (st == CORE_OK)
+            st = core_h5_write_strs(file, pass ? "/roles/domains" : "/roles/catchphrases", col, n);
+    }
+    core_strs_free(joined, n);
 done:
     free(col);
     free(fam);
+    free(num);
     return st;
 }
 

@@ -424,6 +424,18 @@ static void test_build_layout_reads_back_and_knn_matches_brute_force(void)
     hsize_t dims[8];
     CHECK_EQ_INT(core_h5_shape(f, "/axis/emotion", &rank, dims), CORE_OK);
     CHECK(rank == 1 && dims[0] == st.rows);
+    /* the roles' own values are there, in schema units */
+    float *style;
+    CHECK_EQ_INT(core_h5_read(f, "/roles/style", CORE_H5_F32, &rank, dims, (void **)&style),
+                 CORE_OK);
+    CHECK(rank == 2 && dims[0] == set.n && dims[1] == PERSONA_N_STYLE);
+    CHECK_NEAR(style[0], set.roles[0].style[0], 0);
+    free(style);
+    char **cps;
+    size_t ncp;
+    CHECK_EQ_INT(core_h5_read_strs(f, "/roles/catchphrases", &cps, &ncp), CORE_OK);
+    CHECK(ncp == set.n && !strcmp(cps[0], "One step at a time. | 我们一步一步来。"));
+    core_strs_free(cps, ncp);
     core_h5_close(f);
 
     persona_matrix m;
