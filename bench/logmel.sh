@@ -12,12 +12,17 @@ SECS=${LOGMEL_SECONDS:-60}
 REPS=${LOGMEL_REPEATS:-20}
 mkdir -p "$T"
 
-echo "== log-mel bench on $(nproc) cores (one thread each), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-OPENBLAS_NUM_THREADS=1 "$B/bench/logmel_bench" "$T" "$SECS" "$REPS" >"$T/logmel_ours.txt"
+# Both sides run one thread pinned to the same core: unpinned, single-threaded runs here
+# migrate between the two cores and come out up to 1.8x slower, at random.
+PIN=""
+command -v taskset >/dev/null 2>&1 && PIN="taskset -c 0"
+
+echo "== log-mel bench on $(nproc) cores (one thread each${PIN:+, both pinned to core 0}), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+OPENBLAS_NUM_THREADS=1 $PIN "$B/bench/logmel_bench" "$T" "$SECS" "$REPS" >"$T/logmel_ours.txt"
 # The peer needs Debian's torch and torchaudio; scripts/deps.sh installs them when missing
 # (as root). Without them the table shows our figures and says the peer is missing.
 TROUPE_EXTRA_PKGS="python3-numpy python3-torch python3-torchaudio" scripts/deps.sh || true
-if ! OMP_NUM_THREADS=1 /usr/bin/python3 bench/logmel_torchaudio.py "$T" "$REPS" \
+if ! OMP_NUM_THREADS=1 $PIN /usr/bin/python3 bench/logmel_torchaudio.py "$T" "$REPS" \
     >"$T/logmel_peer.txt" 2>"$T/logmel_peer.err"; then
     echo "(torchaudio peer did not run: $(tail -n 1 "$T/logmel_peer.err"))"
     printf '%s n/a\n' torchaudio_ms torchaudio_rtf whisper_torch_ms whisper_torch_rtf \

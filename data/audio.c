@@ -205,7 +205,13 @@ core_status data_audio_load_mono(const char *path, data_audio_info *info, float 
         goto done;
     }
     if (got == 0) {
-        st = CORE_ERR(CORE_ERR_CHECK, "%s: no audio (0 frames)", path);
+        /* An Ogg stream cut short has no final granule position, so libsndfile knows no
+         * length and decodes nothing: say so rather than just "empty". */
+        st = known ? CORE_ERR(CORE_ERR_CHECK, "%s: no audio (0 frames)", path)
+                   : CORE_ERR(CORE_ERR_CHECK,
+                              "%s: no audio decoded from a stream of unknown length "
+                              "(truncated or corrupt?)",
+                              path);
         goto done;
     }
     info->frames = (int64_t)got;

@@ -14,7 +14,8 @@
 /* ---------------------------------------------------------------- decode and resample */
 
 typedef struct data_audio_info {
-    int64_t frames; /* per channel, as decoded (INT64_MAX when the header does not say) */
+    int64_t frames; /* per channel: the header's count from data_audio_probe (INT64_MAX when
+                       it gives none), the decoded count from data_audio_load_mono */
     int rate;       /* Hz */
     int channels;
     int bit_depth;   /* 8/16/24/32 for PCM, 32 for float, 64 double, 0 if the format has none
@@ -40,8 +41,9 @@ core_status data_audio_load_mono(const char *path, data_audio_info *info, float 
  * SRC_SINC_MEDIUM_QUALITY converter (why that one: docs/audio.md). Equal rates give a
  * copy. On success *out is malloc'd (the caller frees it) and *n_out is about
  * n * rate_out / rate_in. Fails with CORE_ERR_RANGE on a rate <= 0 or a ratio outside
- * libsamplerate's 1/256..256, CORE_ERR_NOMEM, or CORE_ERR_INTERNAL when libsamplerate
- * fails; then *out is NULL and *n_out 0. */
+ * libsamplerate's 1/256..256, CORE_ERR_LIMIT on more samples than libsamplerate counts,
+ * CORE_ERR_NOMEM, or CORE_ERR_INTERNAL when libsamplerate fails; then *out is NULL and
+ * *n_out 0. */
 core_status data_resample(const float *in, size_t n, int rate_in, int rate_out, float **out,
                           size_t *n_out);
 

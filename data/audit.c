@@ -1022,7 +1022,9 @@ static void check_recording(ctx *c, batch *b, size_t i, data_results *res,
     else if (synthetic)
         pass(&r, "SYN-001");
 
-    if (!no_consent_needed)
+    /* A referenced consent is checked even where none is needed (synthetic voices with a
+     * consenting voice donor, say): if it is there, it must hold. */
+    if (!no_consent_needed || data__str(rec, "consent_id"))
         check_consent(c, b, rec, &r);
     if ((e = revoked(c, "recording", rid)))
         fail(&r, e && !strcmp(e->kind, "suspended") ? "REV-003" : "REV-002",

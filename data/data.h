@@ -103,6 +103,9 @@ core_status data_verify_file(const char *path, const char *type, const char *env
  * (a keyring entry to paste under `keys:`). */
 core_status data_keygen(const char *out, const char *owner, int roles, int64_t not_before,
                         int64_t not_after);
+/* The same from a given 32-byte seed (reproducible corpora; never for real keys). */
+core_status data_keygen_seeded(const char *out, const char *owner, int roles,
+                               int64_t not_before, int64_t not_after, const uint8_t seed[32]);
 
 /* ---------------------------------------------------------------- Merkle root */
 

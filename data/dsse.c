@@ -146,7 +146,7 @@ static core_status load_secret(const char *path, uint8_t pk[32], uint8_t sk[64],
 core_status data_keygen(const char *out, const char *owner, int roles, int64_t not_before,
                         int64_t not_after)
 {
-    uint8_t seed[32], pk[32], sk[64];
+    uint8_t seed[32];
     core_status st = core_crypto_init();
     if (st != CORE_OK)
         return st;
@@ -157,12 +157,22 @@ core_status data_keygen(const char *out, const char *owner, int roles, int64_t n
         return CORE_ERR(CORE_ERR_INTERNAL, "cannot read /dev/urandom");
     }
     close(fd);
+    st = data_keygen_seeded(out, owner, roles, not_before, not_after, seed);
+    core_wipe(seed, sizeof seed);
+    return st;
+}
+
+core_status data_keygen_seeded(const char *out, const char *owner, int roles,
+                               int64_t not_before, int64_t not_after, const uint8_t seed[32])
+{
+    uint8_t pk[32], sk[64];
+    core_status st = CORE_OK;
     CORE_TRY(core_ed25519_keypair(pk, sk, seed));
     char keyid[80], nb[32], na[32];
     data_keyid(pk, keyid);
     data_time_format(not_before, nb);
     data_time_format(not_after, na);
-    char *seed_b64 = core_base64_encode(seed, sizeof seed);
+    char *seed_b64 = core_base64_encode(seed, CORE_ED25519_SEED_BYTES);
     char *pk_b64 = core_base64_encode(pk, sizeof pk);
     char *secret_path = core_sprintf("%s.secret", out), *pub_path = core_sprintf("%s.pub.yaml", out);
     char *secret = core_sprintf("schema: \"troupe.secret-key/1\"\nkeyid: \"%s\"\nowner: \"%s\"\n"
@@ -193,7 +203,6 @@ core_status data_keygen(const char *out, const char *owner, int roles, int64_t n
         if (st == CORE_OK)
             st = core_file_write_atomic(pub_path, pub, strlen(pub));
     }
-    core_wipe(seed, sizeof seed);
     core_wipe(sk, sizeof sk);
     if (secret)
         core_wipe(secret, strlen(secret));

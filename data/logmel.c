@@ -35,8 +35,11 @@ struct data_logmel {
  * plans is. One lock serialises the planner for every object in the process. */
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* FFTW_ESTIMATE: for an r2c of 400, FFTW_MEASURE picked plans no faster than ESTIMATE's
- * (bench/logmel_bench, docs/audio.md) and costs ~150 ms of planning in the first object. */
+/* FFTW_ESTIMATE, not FFTW_MEASURE (bench/logmel.sh, docs/audio.md): MEASURE's plan for an
+ * r2c of 400 was at most 5% faster in the FFT stage, at most 3% of the whole, for ~170 ms of
+ * planning in the first object of a process (break-even after a day or two of audio); MEASURE
+ * picks its algorithm by timing, so two runs could round differently, while ESTIMATE's plan
+ * is always the same and outputs stay byte-identical from run to run (DESIGN section 7). */
 #define PLAN_FLAGS FFTW_ESTIMATE
 
 /* ---------------------------------------------------------------- Slaney mel scale */

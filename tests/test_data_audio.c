@@ -439,25 +439,29 @@ static void test_load_rejects_truncated_wav_naming_the_file(void)
     free(path);
 }
 
-static void test_load_rejects_truncated_flac_naming_the_file(void)
+/* Writes `frames` of noise in `format` and cuts the file to `keep` bytes. */
+static char *write_cut(const char *name, int format, int frames, long keep)
 {
-    char *path = tmp_path("truncated.flac");
-    enum { FRAMES = 16000 };
-    float *x = malloc(FRAMES * sizeof *x);
+    char *path = tmp_path(name);
+    float *x = malloc((size_t)frames * sizeof *x);
     core_rng r;
-    core_rng_init(&r, 3, "test.audio.flac");
-    for (int i = 0; i < FRAMES; i++)
-        x[i] = (float)(1.6 * (core_rng_uniform(&r) - 0.5)); /* noise: FLAC cannot shrink it */
-    CHECK(write_audio(path, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 1, 16000, x, FRAMES));
-    CHECK(truncate(path, 12000) == 0);
-    data_audio_info info;
-    float *out = NULL;
-    size_t n = 0;
-    CHECK_EQ_INT(data_audio_load_mono(path, &info, &out, &n), CORE_ERR_CHECK);
-    CHECK_CONTAINS(core_error_message(), path);
-    CHECK(out == NULL);
+    core_rng_init(&r, 3, "test.audio.truncated");
+    for (int i = 0; i < frames; i++)
+        x[i] = (float)(1.6 * (core_rng_uniform(&r) - 0.5)); /* noise: codecs cannot shrink it */
+    CHECK(write_audio(path, format, 1, 16000, x, (size_t)frames));
+    CHECK(truncate(path, keep) == 0);
     free(x);
-    free(path);
+    return path;
+}
+
+static void test_load_rejects_truncated_flac_and_ogg_naming_the_file(void)
+{
+    char *flac = write_cut("truncated.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 12000);
+    check_load_fails(flac, "corrupt");
+    char *ogg = write_cut("truncated.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 32000, 6000);
+    check_load_fails(ogg, "truncated or corrupt");
+    free(flac);
+    free(ogg);
 }
 
 static void test_load_rejects_zero_length_audio(void)
@@ -513,7 +517,7 @@ int main(void)
     RUN(test_resample_equal_rates_copies_and_bad_rates_fail);
     RUN(test_load_rejects_random_bytes_naming_the_file);
     RUN(test_load_rejects_truncated_wav_naming_the_file);
-    RUN(test_load_rejects_truncated_flac_naming_the_file);
+    RUN(test_load_rejects_truncated_flac_and_ogg_naming_the_file);
     RUN(test_load_rejects_zero_length_audio);
     RUN(test_load_rejects_nan_in_float_wav);
     RUN(test_load_of_missing_file_names_it);
