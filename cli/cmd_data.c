@@ -391,6 +391,13 @@ static int cmd_canon(int argc, char **argv)
     return cli_fail(st);
 }
 
+/* A member's scalar text, or "" (the Merkle leaves of an unchecked manifest). */
+static const char *scalar_of(const core_yaml_node *map, const char *key)
+{
+    const core_yaml_node *v = core_yaml_get(map, key);
+    return v && v->kind == CORE_YAML_SCALAR ? v->str : "";
+}
+
 static int cmd_merkle(int argc, char **argv)
 {
     const cli_spec spec = {"data merkle", "troupe data merkle MANIFEST",
@@ -413,16 +420,14 @@ static int cmd_merkle(int argc, char **argv)
     data_leaf *l = calloc(n ? n : 1, sizeof *l);
     for (size_t i = 0; l && i < n; i++) {
         const core_yaml_node *r = recs->items[i];
-        const core_yaml_node *v;
         int64_t bytes = -1;
-#define S(k) ((v = core_yaml_get(r, k)) && v->kind == CORE_YAML_SCALAR ? v->str : "")
-        if ((v = core_yaml_get(r, "bytes")) && v->kind == CORE_YAML_SCALAR)
-            core_parse_i64(v->str, &bytes);
-        l[i] = (data_leaf){S("recording_id"), S("sha256"), S("speaker_id"), NULL, S("licence"),
+        const char *b = scalar_of(r, "bytes");
+        if (*b)
+            core_parse_i64(b, &bytes);
+        const char *cid = scalar_of(r, "consent_id");
+        l[i] = (data_leaf){scalar_of(r, "recording_id"), scalar_of(r, "sha256"),
+                           scalar_of(r, "speaker_id"), *cid ? cid : NULL, scalar_of(r, "licence"),
                            bytes};
-        const char *cid = S("consent_id");
-        l[i].consent_id = *cid ? cid : NULL;
-#undef S
     }
     uint8_t root[32];
     char hex[CORE_SHA256_HEX];

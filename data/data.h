@@ -196,6 +196,38 @@ typedef struct data_ingest_stats {
 core_status data_ingest(const char *const *batches, size_t n, const data_options *o,
                         const char *out_dir, int threads, data_ingest_stats *stats);
 
+/* ---------------------------------------------------------------- the synthetic corpus */
+
+typedef struct data_synth_cfg {
+    int64_t seed, dialogues, turns_min, turns_max;
+    double zh_fraction, validation, test;
+    bool disjoint_voices;
+    double p_laughter, p_hesitation, p_emotional, p_speed;
+    int64_t sample_rate;
+    bool problems;
+    char *evaluated_at;
+    int64_t threads;
+} data_synth_cfg;
+extern const core_cfg_schema data_synth_schema;
+
+typedef struct data_synth_stats {
+    size_t dialogues, utterances, speakers, planted;
+    size_t per_split[3];
+    double seconds[3];
+    size_t emotion[10], speed[3], lang[2];
+    size_t laughter, hesitation, female;
+    double wall_seconds;
+} data_synth_stats;
+
+/* Makes the embedded corpus at `out` (which must not exist; built under a temporary name
+ * and renamed whole): OUT/{train,validation,test}/ signed batches, OUT/keyring.yaml,
+ * OUT/keys/, OUT/revocations/. Personas come from `personas_path` (personas.h5). Needs
+ * espeak-ng and sox on the PATH. Deterministic for a config. */
+core_status data_synth(const data_synth_cfg *cfg, const char *personas_path, const char *out,
+                       data_synth_stats *stats);
+/* The check code a planted problem kind (1..6) must fail with, or NULL. */
+const char *data_synth_problem_code(int kind);
+
 /* Tokens: UTF-8 bytes 0-255 plus these specials. */
 enum {
     DATA_TOK_BOS = 256,
