@@ -86,10 +86,12 @@ demo: deps
 
 # Benchmarks: speed and memory beside the peers, never part of `make test`.
 bench: deps
-	@TROUPE_EXTRA_PKGS="python3-numpy python3-h5py time" scripts/deps.sh
+	@TROUPE_EXTRA_PKGS="python3-numpy python3-h5py python3-torch python3-torchaudio time bc" scripts/deps.sh
 	@$(MAKE) --no-print-directory $(TROUPE) $(BENCHES)
 	@bench/persona.sh $(BUILD)
 	@bench/logmel.sh $(BUILD)
+	@bench/ingest.sh $(BUILD)
+	@EXTRA_RATE=16000 EXTRA_CHANNELS=1 bench/ingest.sh $(BUILD)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
