@@ -1,5 +1,6 @@
 /* troupe config: list the config kinds, print a kind's effective config, check a file. */
 #include "cli/cli.h"
+#include "data/data.h"
 #include "persona/persona.h"
 
 #include <stdio.h>

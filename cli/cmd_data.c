@@ -97,6 +97,8 @@ static int cmd_ingest(int argc, char **argv)
         return cli_fail(st);
     printf("data ingest: %zu recordings admitted, %zu excluded (see %s/quarantine.yaml)\n",
            s.admitted, s.excluded, out);
+    if (s.excluded)
+        printf("data ingest: excluded by check: %s\n", s.excluded_by_check);
     if (s.written)
         printf("data ingest: featurised %zu utterances, %.1f s of audio, in %.2f s (%.0fx real "
                "time)\n",
@@ -468,10 +470,59 @@ static int cmd_hash(int argc, char **argv)
     return rc;
 }
 
+static int cmd_synth(int argc, char **argv)
+{
+    cli_config_opts c = {0};
+    const char *personas = NULL, *out = NULL;
+    const cli_opt opts[] = {
+        {"personas", 0, CLI_STR, &personas, "FILE", "persona matrix (personas.h5)"},
+        {"output", 'o', CLI_STR, &out, "DIR", "folder to create with the corpus"},
+        CLI_CONFIG_OPTS(c),
+    };
+    const cli_spec spec = {"data synth", "troupe data synth --personas personas.h5 -o DIR",
+                           "Makes the embedded corpus: multi-turn spoken dialogues, user turns "
+                           "spoken by espeak-ng voices\nwith labelled paralinguistic cues, "
+                           "replies in each dialogue's persona style, written as signed\n"
+                           "train/validation/test batches with a few planted problems "
+                           "(docs/corpus.md).",
+                           opts, sizeof opts / sizeof *opts, 0, 0,
+                           "Example:\n  troupe data synth --personas personas.h5 -o corpus "
+                           "--set dialogues=200"};
+    const char **pos;
+    size_t np;
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &pos, &np, &rc))
+        return rc;
+    free(pos);
+    data_synth_cfg cfg;
+    bool done;
+    if ((rc = cli_config_load(&data_synth_schema, &c, &cfg, &done)) != CLI_OK || done)
+        return rc;
+    if (!personas || !out) {
+        core_cfg_free(&data_synth_schema, &cfg);
+        return cli_usage_error("%s: --personas FILE and -o DIR are required", spec.name);
+    }
+    data_synth_stats s;
+    core_status st = data_synth(&cfg, personas, out, &s);
+    if (st == CORE_OK) {
+        printf("data synth: %zu dialogues, %zu utterances (%zu planted problems), %zu speakers, "
+               "in %.1f s\n",
+               s.dialogues, s.utterances, s.planted, s.speakers, s.wall_seconds);
+        for (int k = 0; k < 3; k++)
+            printf("data synth: %-10s %4zu utterances, %6.1f s of speech -> %s/%s/\n",
+                   k == 0 ? "train" : k == 1 ? "validation" : "test", s.per_split[k],
+                   s.seconds[k], out, k == 0 ? "train" : k == 1 ? "validation" : "test");
+        printf("data synth: keyring %s/keyring.yaml, revocations %s/revocations/\n", out, out);
+    }
+    core_cfg_free(&data_synth_schema, &cfg);
+    return cli_fail(st);
+}
+
 int cli_data_main(int argc, char **argv)
 {
     static const cli_command cmds[] = {
         {"ingest", cmd_ingest, "verify batches and write training shards"},
+        {"synth", cmd_synth, "make the embedded synthetic corpus (signed batches)"},
         {"audit", cmd_audit, "run the admission checks and write the audit report"},
         {"keygen", cmd_keygen, "make an Ed25519 key pair and its keyring entry"},
         {"sign", cmd_sign, "sign a manifest, consent record or revocation list (DSSE)"},

@@ -186,6 +186,7 @@ char *data_audit_markdown(const data_audit *a, const data_options *o);
 
 typedef struct data_ingest_stats {
     size_t admitted, excluded, written, skipped_unchanged, batches_unreadable;
+    char excluded_by_check[512]; /* "AUD-001 1, INT-002 2" (a recording counts once per code) */
     double audio_seconds, wall_seconds;
 } data_ingest_stats;
 

@@ -649,6 +649,40 @@ core_status data_ingest(const char *const *batches, size_t n, const data_options
     stats->admitted = a.admitted;
     stats->excluded = a.excluded;
     stats->batches_unreadable = a.batches_unreadable;
+    /* Exclusions per check code, codes in sorted order. */
+    {
+        char codes[64][12];
+        size_t counts[64] = {0}, nc = 0;
+        for (size_t i = 0; i < a.n_rec; i++)
+            for (const char *q = a.rec[i].codes; *q;) {
+                size_t len = strcspn(q, ",");
+                char code[12];
+                snprintf(code, sizeof code, "%.*s", (int)len, q);
+                size_t k = 0;
+                while (k < nc && strcmp(codes[k], code))
+                    k++;
+                if (k == nc && nc < 64)
+                    snprintf(codes[nc++], sizeof codes[0], "%s", code);
+                if (k < 64)
+                    counts[k]++;
+                q += len + (q[len] == ',');
+            }
+        for (size_t i = 1; i < nc; i++)
+            for (size_t j = i; j > 0 && strcmp(codes[j - 1], codes[j]) > 0; j--) {
+                char t[12];
+                size_t tc = counts[j];
+                memcpy(t, codes[j], sizeof t);
+                memcpy(codes[j], codes[j - 1], sizeof t);
+                memcpy(codes[j - 1], t, sizeof t);
+                counts[j] = counts[j - 1];
+                counts[j - 1] = tc;
+            }
+        for (size_t i = 0; i < nc; i++) {
+            size_t l = strlen(stats->excluded_by_check);
+            snprintf(stats->excluded_by_check + l, sizeof stats->excluded_by_check - l, "%s%s %zu",
+                     i ? ", " : "", codes[i], counts[i]);
+        }
+    }
 
     /* The shard index over every batch in the output. */
     json_t *index = json_object(), *list = json_array();

@@ -53,6 +53,18 @@ step "9. the same batch for a use its consents do not allow" \
     --at 2026-11-23T12:00:00Z -o "$OUT/audit-voice-cloning" || true
 grep -E '^\| (CON|LIC|TER)-' "$OUT/audit-voice-cloning.md" | head -n 4
 
+# The embedded corpus: synthetic dialogues as signed batches, with planted problems.
+rm -rf "$OUT/synth"
+step "10. synthesise the embedded corpus (espeak-ng + sox, signed train/validation/test batches)" \
+    "troupe data synth --personas $OUT/personas.h5 -o $OUT/synth"
+"$TROUPE" data synth --personas "$OUT/personas.h5" -o "$OUT/synth"
+step "11. ingest it: the planted problems are caught by their checks" \
+    "troupe data ingest $OUT/synth/{train,validation,test} --allow-synthetic ... -o $OUT/synth-corpus"
+"$TROUPE" data ingest "$OUT/synth/train" "$OUT/synth/validation" "$OUT/synth/test" \
+    --keyring "$OUT/synth/keyring.yaml" --revocations "$OUT/synth/revocations" \
+    --purpose training,paralinguistic_modelling --territory GB --allow-synthetic \
+    --at 2026-11-23T12:00:00Z -o "$OUT/synth-corpus"
+
 rows=$(sed -n 's/^.*: \([0-9]*\) rows x.*/\1/p' "$OUT/persona-stats.txt" | head -n 1)
 roles=$(ls "$OUT/roles" | wc -l)
 printf '\n== summary (%ss)\n' "$(( $(date +%s) - t0 ))"
@@ -62,4 +74,5 @@ echo "matrix stats:     $OUT/persona-stats.txt, $OUT/persona-stats.json"
 echo "licensed batch:   $OUT/licensed/ (keys, keyring.yaml, revocations/, batch/)"
 echo "training shards:  $OUT/corpus/ (shards/, index.json, dataset-card.json, quarantine.yaml, audit.md)"
 echo "refused use:      $OUT/audit-voice-cloning.md"
-echo "stages not built yet: the embedded corpus, training, RLHF, eval (see the issues)"
+echo "embedded corpus:  $OUT/synth/ (corpus.yaml lists the planted problems); shards in $OUT/synth-corpus/"
+echo "stages not built yet: training, RLHF, eval (see the issues)"
