@@ -26,8 +26,8 @@ enum { SET_ASSISTANT, SET_SUPPORT, SET_IN_CAR, SET_TUTORING, SET_COMPANION, SET_
 static const char *const setting_names[N_SETTINGS] = {"assistant", "support",   "in_car",
                                                       "tutoring",  "companion", "game"};
 /* role_id prefixes of the authored archetypes, per setting (narrators have none). */
-static const char *const setting_prefix[N_SETTINGS] = {"asst-", "support-", "car-",
-                                                       "tutor-", "comp-",   "game-"};
+static const char *const setting_prefix[N_SETTINGS] = {"asst-",  "support-", "car-",
+                                                       "tutor-", "comp-",    "game-"};
 
 typedef struct item {
     bool act;         /* an action: a verb phrase framed by register and assertiveness */
@@ -43,14 +43,16 @@ typedef struct turn_def {
 typedef struct topic_def {
     const char *name;
     int setting;
-    const char *stems; /* space-separated domain stems; "=x" matches the domain x exactly */
+    const char *stems;        /* space-separated domain stems; "=x" matches the domain x exactly */
     const char *remark[2][2]; /* light remarks [which][lang] */
     turn_def turn[3];
 } topic_def;
 
+/* clang-format off */
 #define U(en, zh) {en, zh}
 #define A(en, zh) {true, {en, zh}}
 #define S(en, zh) {false, {en, zh}}
+/* clang-format on */
 
 static const topic_def topics[] = {
     /* ------------------------------------------------ assistant */
@@ -111,8 +113,7 @@ static const topic_def topics[] = {
        {S("Everyone on the invite will get the new time.", "参会的人都会收到新的时间通知。"),
         A("add a short note to the invite explaining the change",
           "在邀请里加一句话，说明一下改期的原因"),
-        S("Your afternoon is now clear for focused work.",
-          "@今天下午就空出来了，可以专心做事。")}},
+        S("Your afternoon is now clear for focused work.", "@今天下午就空出来了，可以专心做事。")}},
       {{U("Does that clash with anything else tomorrow?", "明天这样安排会不会跟别的事冲突？"),
         U("Is the rest of my day tomorrow still okay?", "那明天其他安排还好吗？")},
        {S("There's one small overlap with your dentist appointment.",
@@ -152,15 +153,13 @@ static const topic_def topics[] = {
           "两个鸡蛋的话，放小半勺盐就够了。"),
         S("Start with a small pinch of salt and a little sugar.", "先放一小撮盐，再加一点点糖。")},
        {A("taste it before adding more", "加之前先尝一尝"),
-        S("You can always add salt, but you can't take it out.",
-          "盐可以再加，放多了可就难办了。"),
+        S("You can always add salt, but you can't take it out.", "盐可以再加，放多了可就难办了。"),
         S("A few drops of soy sauce work ^well too.", "滴几滴生抽也^不错。")}},
       {{U("It turned out really well. Thanks.", "做出来挺好吃的，谢谢你。"),
         U("Dinner was lovely, thank you.", "晚饭做好了，味道不错，谢谢。")},
        {S("Wonderful, enjoy your dinner.", "太好了，慢慢享用吧。"),
         S("So glad it turned out well.", "听到这个真高兴。")},
-       {S("Next time, a little spring onion on top adds colour.",
-          "下次可以撒点葱花，颜色更好看。"),
+       {S("Next time, a little spring onion on top adds colour.", "下次可以撒点葱花，颜色更好看。"),
         A("save the recipe so you have it next time", "把这个做法记下来，下次就不用再查了"),
         S("Simple home dishes are often ^delicious.", "简单的家常菜，往往^好吃。")}}}},
     /* ------------------------------------------------ support */
@@ -215,7 +214,8 @@ static const topic_def topics[] = {
         S("Sorry about the wait.", "让@久等了。")}},
       {{U("Can they leave it with my neighbour?", "我不在家，能放邻居那儿吗？"),
         U("I won't be home. Can it go next door?", "可以让快递员交给隔壁吗？")},
-       {S("Yes, I've added your neighbour as a safe place.", "可以，我已经把邻居家设为代收地点了。"),
+       {S("Yes, I've added your neighbour as a safe place.",
+          "可以，我已经把邻居家设为代收地点了。"),
         S("Done, the driver will try next door if you're out.",
           "好了，@不在家的话，快递员会先问问隔壁。")},
        {A("tell your neighbour to expect it", "跟邻居打个招呼，说有个包裹要到"),
@@ -340,8 +340,10 @@ static const topic_def topics[] = {
       {{U("How long until we get there now?", "那现在还要多久能到？"),
         U("What's our arrival time on this route?", "走这条路几点能到？")},
        {S("You'll arrive at about twenty past six.", "大概六点二十能到。"),
-        S("About twenty five minutes, if traffic stays like this.", "路况不变的话，大约二十五分钟。")},
-       {S("That's fifteen minutes earlier than staying on the main road.", "比走主路早了十五分钟。"),
+        S("About twenty five minutes, if traffic stays like this.",
+          "路况不变的话，大约二十五分钟。")},
+       {S("That's fifteen minutes earlier than staying on the main road.",
+          "比走主路早了十五分钟。"),
         A("keep to the left lane after the bridge", "过了桥以后靠左车道行驶"),
         A("send your arrival time to the people waiting for you", "把到达时间发给等@的人")}},
       {{U("Great, we made it. Thanks.", "到了，谢谢你。"),
@@ -525,7 +527,8 @@ static const topic_def topics[] = {
         A("relax your shoulders and your jaw", "放松肩膀，也放松下巴")}},
       {{U("My mind keeps racing about tomorrow.", "我脑子停不下来，一直在想明天的事。"),
         U("I keep thinking about everything I have to do.", "满脑子都是要做的事。")},
-       {A("write the thoughts on a piece of paper for the morning", "把想到的事写在纸上，留到明天再处理"),
+       {A("write the thoughts on a piece of paper for the morning",
+          "把想到的事写在纸上，留到明天再处理"),
         S("A busy mind at night is ^common, especially before a big day.",
           "晚上思绪停不下来^常见，大事前尤其如此。")},
        {S("Nothing needs solving at this hour.", "这个时候，什么事都不用解决。"),
@@ -558,7 +561,8 @@ static const topic_def topics[] = {
        {S("That's fixable, and it happens more often than you'd think.",
           "这是能补救的，这种事比@想的要常见。"),
         A("send a short correction tomorrow morning", "明天一早发个简短的更正")},
-       {S("A quick, honest correction usually earns respect.", "及时、坦诚地更正，往往更让人信任。"),
+       {S("A quick, honest correction usually earns respect.",
+          "及时、坦诚地更正，往往更让人信任。"),
         S("No one expects you to be perfect.", "没有人要求@完美。"),
         A("write down what you'll check next time", "把下次要核对的地方写下来")}},
       {{U("You're right. I feel better about it now.", "你说得对，我现在好受多了。"),
@@ -780,16 +784,16 @@ static const char *const intensifiers[2][3] = {{"really ", "very ", "super "},
 /* English contractions the formal register expands (lower-case first letter; the
  * expansion takes the source's case). Table text never uses a possessive 's. */
 static const char *const contractions[][2] = {
-    {"i'm", "i am"},         {"i'll", "i will"},         {"i've", "i have"},
-    {"i'd", "i would"},      {"you're", "you are"},      {"you'll", "you will"},
-    {"you've", "you have"},  {"you'd", "you would"},     {"it's", "it is"},
-    {"it'll", "it will"},    {"that's", "that is"},      {"that'll", "that will"},
-    {"there's", "there is"}, {"here's", "here is"},      {"what's", "what is"},
-    {"let's", "let us"},     {"we're", "we are"},        {"we'll", "we will"},
-    {"we've", "we have"},    {"they're", "they are"},    {"they'll", "they will"},
-    {"don't", "do not"},     {"doesn't", "does not"},    {"didn't", "did not"},
-    {"can't", "cannot"},     {"won't", "will not"},      {"isn't", "is not"},
-    {"aren't", "are not"},   {"wasn't", "was not"},      {"shouldn't", "should not"},
+    {"i'm", "i am"},           {"i'll", "i will"},        {"i've", "i have"},
+    {"i'd", "i would"},        {"you're", "you are"},     {"you'll", "you will"},
+    {"you've", "you have"},    {"you'd", "you would"},    {"it's", "it is"},
+    {"it'll", "it will"},      {"that's", "that is"},     {"that'll", "that will"},
+    {"there's", "there is"},   {"here's", "here is"},     {"what's", "what is"},
+    {"let's", "let us"},       {"we're", "we are"},       {"we'll", "we will"},
+    {"we've", "we have"},      {"they're", "they are"},   {"they'll", "they will"},
+    {"don't", "do not"},       {"doesn't", "does not"},   {"didn't", "did not"},
+    {"can't", "cannot"},       {"won't", "will not"},     {"isn't", "is not"},
+    {"aren't", "are not"},     {"wasn't", "was not"},     {"shouldn't", "should not"},
     {"wouldn't", "would not"}, {"couldn't", "could not"}, {"haven't", "have not"},
     {"hasn't", "has not"},
 };
@@ -809,6 +813,13 @@ typedef struct sb {
     size_t n;
 } sb;
 
+/* Length of the UTF-8 character at s (1 for ASCII and for broken bytes). */
+static size_t utf8_len(const char *s)
+{
+    unsigned char c = (unsigned char)s[0];
+    return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+}
+
 /* Bytes of s[0..n) that fit in `room` without splitting a UTF-8 character. */
 static size_t utf8_fit(const char *s, size_t n, size_t room)
 {
@@ -827,7 +838,10 @@ static void sb_putn(sb *b, const char *s, size_t n)
     b->s[b->n] = '\0';
 }
 
-static void sb_put(sb *b, const char *s) { sb_putn(b, s, strlen(s)); }
+static void sb_put(sb *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
 
 static size_t out_copy(const char *s, size_t n, char *buf, size_t cap)
 {
@@ -846,7 +860,10 @@ typedef struct rctx {
     core_rng *rng;
 } rctx;
 
-static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 /* Length of the contraction at s (a word start) and its expansion, or 0. */
 static size_t match_contraction(const char *s, const char **expansion)
@@ -887,7 +904,9 @@ static void render(sb *out, const rctx *c, const char *frame, const char *text, 
                     raw.s[at] = (char)toupper((unsigned char)raw.s[at]);
                 f += 3;
             } else {
-                sb_putn(&raw, f++, 1);
+                size_t n = utf8_len(f);
+                sb_putn(&raw, f, n);
+                f += n;
             }
         }
     }
@@ -917,8 +936,10 @@ static void render(sb *out, const rctx *c, const char *frame, const char *text, 
                 seg.s[at] = (char)toupper((unsigned char)seg.s[at]);
             i += len;
         } else {
-            sb_putn(&seg, raw.s + i, 1);
-            i++;
+            size_t n = utf8_len(raw.s + i);
+            n = n < raw.n - i ? n : raw.n - i;
+            sb_putn(&seg, raw.s + i, n);
+            i += n;
         }
     }
     if (c->energy == DATA_ENERGY_LOW) {
@@ -944,7 +965,10 @@ static void render(sb *out, const rctx *c, const char *frame, const char *text, 
 
 /* ---------------------------------------------------------------- topics */
 
-int data_dialogue_n_topics(void) { return N_TOPICS; }
+int data_dialogue_n_topics(void)
+{
+    return N_TOPICS;
+}
 
 const char *data_dialogue_topic_name(int topic)
 {
@@ -1025,13 +1049,6 @@ static const turn_def *turn_of(int topic, int turn)
 }
 
 /* ---------------------------------------------------------------- user turns */
-
-/* Length of the UTF-8 character at s (1 for ASCII and for broken bytes). */
-static size_t utf8_len(const char *s)
-{
-    unsigned char c = (unsigned char)s[0];
-    return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-}
 
 /* Appends English text with its first letter lower-cased, unless it starts the word "I". */
 static void put_lowered(sb *b, const char *s)
@@ -1172,12 +1189,17 @@ int data_dialogue_segments(char *buf, const char **seg, int max)
 
 /* ---------------------------------------------------------------- replies */
 
-static float clamp01(float x) { return x > 1 ? 1 : x >= 0 ? x : 0; /* NaN -> 0 */ }
+static float clamp01(float x)
+{
+    return x > 1 ? 1 : x >= 0 ? x : 0; /* NaN -> 0 */
+}
 
 static int register_of(const data_persona_style *p)
 {
     float f = clamp01(p->formality);
-    return f < 0.4f ? DATA_REGISTER_CASUAL : f > 0.6f ? DATA_REGISTER_FORMAL : DATA_REGISTER_NEUTRAL;
+    return f < 0.4f   ? DATA_REGISTER_CASUAL
+           : f > 0.6f ? DATA_REGISTER_FORMAL
+                      : DATA_REGISTER_NEUTRAL;
 }
 
 static int energy_of(const data_persona_style *p)
@@ -1232,9 +1254,8 @@ void data_dialogue_plan(const data_persona_style *p, const data_cue *cue, int tu
     if (cue->speed == 2 && plan->n_content > 1)
         plan->n_content--;
     plan->directive = clamp01(p->assertiveness) >= 0.5f;
-    plan->closer_set = clamp01(p->warmth) > 0.6f
-                           ? (turn >= 2 ? DATA_PHRASES_FAREWELL : DATA_PHRASES_CLOSER)
-                           : -1;
+    plan->closer_set =
+        clamp01(p->warmth) > 0.6f ? (turn >= 2 ? DATA_PHRASES_FAREWELL : DATA_PHRASES_CLOSER) : -1;
     plan->p_remark = clamp01(p->humour) > 0.7f && plan->reaction != DATA_REACT_COMFORT &&
                              plan->reaction != DATA_REACT_DEESCALATE
                          ? 0.5
@@ -1357,12 +1378,12 @@ size_t data_dialogue_reply(const data_persona_style *p, const data_cue *cue, int
     /* The draws, in order: reaction, opener, key answer, supplements, frames and
      * intensifiers as sentences render, remark, catchphrase, closer. */
     if (pl.reaction_set >= 0) {
-        render(&out, &c, NULL, phrase_text(pl.reaction_set, pl.reg, lang,
-                                           (int)core_rng_below(rng, N_PARA)),
-               false);
+        render(&out, &c, NULL,
+               phrase_text(pl.reaction_set, pl.reg, lang, (int)core_rng_below(rng, N_PARA)), false);
         if (pl.comfort_more)
-            render(&out, &c, NULL, phrase_text(DATA_PHRASES_COMFORT_MORE, pl.reg, lang,
-                                               (int)core_rng_below(rng, N_PARA)),
+            render(&out, &c, NULL,
+                   phrase_text(DATA_PHRASES_COMFORT_MORE, pl.reg, lang,
+                               (int)core_rng_below(rng, N_PARA)),
                    false);
     }
     if (pl.opener)
@@ -1370,8 +1391,8 @@ size_t data_dialogue_reply(const data_persona_style *p, const data_cue *cue, int
                phrase_text(DATA_PHRASES_OPENER, pl.reg, lang, (int)core_rng_below(rng, N_PARA)),
                false);
     unsigned used_frames = 0;
-    put_item(&out, &c, &t->key[core_rng_below(rng, 2)], pl.directive,
-             pl.energy == DATA_ENERGY_HIGH, &used_frames);
+    put_item(&out, &c, &t->key[core_rng_below(rng, 2)], pl.directive, pl.energy == DATA_ENERGY_HIGH,
+             &used_frames);
     /* n_content - 1 of the three supplements, uniformly, kept in table order (selection
      * sampling, reference: Knuth, TAOCP vol. 2, Algorithm S). */
     int need = pl.n_content - 1;

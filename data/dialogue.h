@@ -130,16 +130,16 @@ enum { DATA_ENERGY_LOW = 0, DATA_ENERGY_MID = 1, DATA_ENERGY_HIGH = 2 };
  * chances below are drawn from the rng. Useful as labels. */
 typedef struct data_reply_plan {
     data_reaction reaction;
-    int reaction_set;      /* data_phrase_set of the opening clause, -1 when none */
-    bool comfort_more;     /* a DATA_PHRASES_COMFORT_MORE sentence follows it */
-    int reg;               /* DATA_REGISTER_*, from formality */
-    int energy;            /* DATA_ENERGY_*, from energy */
-    bool opener;           /* a DATA_PHRASES_OPENER sentence (no reaction, register not neutral) */
-    int n_content;         /* content sentences, 1..3 */
-    bool directive;        /* actions as instructions (else as suggestions) */
-    int closer_set;        /* DATA_PHRASES_CLOSER or _FAREWELL, -1 when none */
-    double p_remark;       /* chance of the topic's light remark (0 or 0.5) */
-    double p_catchphrase;  /* chance of a catchphrase, when one is in the reply's language */
+    int reaction_set;     /* data_phrase_set of the opening clause, -1 when none */
+    bool comfort_more;    /* a DATA_PHRASES_COMFORT_MORE sentence follows it */
+    int reg;              /* DATA_REGISTER_*, from formality */
+    int energy;           /* DATA_ENERGY_*, from energy */
+    bool opener;          /* a DATA_PHRASES_OPENER sentence (no reaction, register not neutral) */
+    int n_content;        /* content sentences, 1..3 */
+    bool directive;       /* actions as instructions (else as suggestions) */
+    int closer_set;       /* DATA_PHRASES_CLOSER or _FAREWELL, -1 when none */
+    double p_remark;      /* chance of the topic's light remark (0 or 0.5) */
+    double p_catchphrase; /* chance of a catchphrase, when one is in the reply's language */
 } data_reply_plan;
 void data_dialogue_plan(const data_persona_style *p, const data_cue *cue, int turn,
                         data_reply_plan *plan);

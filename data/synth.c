@@ -95,6 +95,7 @@ typedef struct utterance {
     char user[1024], reply[2048], history[4096];
     char rec_id[64], path[96];
     int problem; /* 0 none, else the planted kind */
+    size_t lead_in, lead_out; /* silence, in samples: unique pairs keep identical speech apart */
     /* made by synthesis */
     int64_t frames;
     char labels[2048];
@@ -292,8 +293,7 @@ static core_status synth_one(const synth_ctx *c, utterance *u)
         return CORE_ERR_NOMEM;
     core_status st = CORE_OK;
     u->labels[0] = '\0';
-    const size_t lead = (size_t)rate / 10; /* 100 ms of silence around the speech */
-    n = lead;
+    n = u->lead_in;
     char text[1024];
     snprintf(text, sizeof text, "%s", u->user);
     const char *seg[16];
@@ -334,7 +334,7 @@ static core_status synth_one(const synth_ctx *c, utterance *u)
             n += (size_t)rate / 20;
         }
     }
-    n += lead;
+    n += u->lead_out;
     u->frames = (int64_t)n;
     /* Utterance-level labels cover the whole recording. */
     char lab[64];
@@ -822,6 +822,12 @@ core_status data_synth(const data_synth_cfg *cfg, const char *personas_path, con
             else
                 snprintf(x->rec_id, sizeof x->rec_id, "syn-%s-d%05d-t%d", split_names[split], d, t);
             snprintf(x->path, sizeof x->path, "audio/%s.wav", x->rec_id);
+            /* 100-200 ms of silence before and after, a different pair for every utterance:
+             * the same words, voice and cue twice must still be two different recordings
+             * (INT-005 refuses identical audio). */
+            size_t base = (size_t)cfg->sample_rate / 10;
+            x->lead_in = base + (nu - 1) % base;
+            x->lead_out = base + ((nu - 1) / base) % base;
         }
     }
     free(dsplit);

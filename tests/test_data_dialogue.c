@@ -37,8 +37,8 @@ static core_rng rng_for(uint64_t seed)
     return r;
 }
 
-static size_t reply(const data_persona_style *p, const data_cue *cue, int lang, int topic,
-                    int turn, uint64_t seed, char *buf, size_t cap)
+static size_t reply(const data_persona_style *p, const data_cue *cue, int lang, int topic, int turn,
+                    uint64_t seed, char *buf, size_t cap)
 {
     core_rng r = rng_for(seed);
     return data_dialogue_reply(p, cue, lang, topic, turn, &r, buf, cap);
@@ -89,8 +89,11 @@ static bool valid_utf8(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; u[i];) {
-        int n = u[i] < 0x80 ? 1 : (u[i] & 0xE0) == 0xC0 ? 2 : (u[i] & 0xF0) == 0xE0 ? 3
-                                : (u[i] & 0xF8) == 0xF0 ? 4 : 0;
+        int n = u[i] < 0x80             ? 1
+                : (u[i] & 0xE0) == 0xC0 ? 2
+                : (u[i] & 0xF0) == 0xE0 ? 3
+                : (u[i] & 0xF8) == 0xF0 ? 4
+                                        : 0;
         if (n == 0)
             return false;
         for (int k = 1; k < n; k++)
@@ -539,17 +542,15 @@ static void test_warmth_adds_closer_or_farewell(void)
             }
 }
 
-/* Some sentence of `s` starts with `marker`. */
-static bool sentence_starts(const char *s, const char *marker)
+/* How many sentences of `s` start with `marker`. */
+static int sentence_starts(const char *s, const char *marker)
 {
-    if (starts_with(s, marker))
-        return true;
+    int n = starts_with(s, marker);
     static const char *const ends[] = {". ", "! ", "? ", "。", "！", "？"};
     for (size_t k = 0; k < sizeof ends / sizeof *ends; k++)
         for (const char *p = strstr(s, ends[k]); p; p = strstr(p + 1, ends[k]))
-            if (starts_with(p + strlen(ends[k]), marker))
-                return true;
-    return false;
+            n += starts_with(p + strlen(ends[k]), marker);
+    return n;
 }
 
 static void test_assertiveness_chooses_directive_or_suggestive_frames(void)
@@ -559,7 +560,7 @@ static void test_assertiveness_chooses_directive_or_suggestive_frames(void)
     mild.assertiveness = 0.1f;
     bold.verbosity = mild.verbosity = 0.9f;
     static const char *const suggest[] = {"You could ", "It might help to ", "I'd suggest you ",
-                                          "你可以试试", "或许可以", "不妨"};
+                                          "你可以试试", "或许可以",          "不妨"};
     static const char *const direct[] = {"Go ahead and ", "You need to ", "记得", "你要"};
     int bold_hits = 0, mild_hits = 0;
     data_cue neutral = cue_of(NEUTRAL, false, false, 1);
@@ -570,17 +571,30 @@ static void test_assertiveness_chooses_directive_or_suggestive_frames(void)
                     char buf[DATA_DIALOGUE_REPLY_MAX];
                     reply(&bold, &neutral, lang, t, turn, seed, buf, sizeof buf);
                     for (size_t k = 0; k < sizeof suggest / sizeof *suggest; k++)
-                        CHECK(!sentence_starts(buf, suggest[k]));
+                        CHECK(sentence_starts(buf, suggest[k]) == 0);
                     for (size_t k = 0; k < sizeof direct / sizeof *direct; k++)
-                        bold_hits += sentence_starts(buf, direct[k]);
+                        bold_hits += sentence_starts(buf, direct[k]) > 0;
                     reply(&mild, &neutral, lang, t, turn, seed, buf, sizeof buf);
                     for (size_t k = 0; k < sizeof direct / sizeof *direct; k++)
-                        CHECK(!sentence_starts(buf, direct[k]));
+                        CHECK(sentence_starts(buf, direct[k]) == 0);
                     for (size_t k = 0; k < sizeof suggest / sizeof *suggest; k++)
-                        mild_hits += sentence_starts(buf, suggest[k]);
+                        mild_hits += sentence_starts(buf, suggest[k]) > 0;
                 }
     CHECK(bold_hits > 50);
     CHECK(mild_hits > 50);
+    /* two actions in one reply never share a frame */
+    static const char *const formal_frames[] = {"Please ", "I recommend that you ",
+                                                "I would ask you to ", "请您", "麻烦您"};
+    data_persona_style formal = bold;
+    formal.formality = 0.9f;
+    for (int lang = 0; lang < 2; lang++)
+        for (int t = 0; t < data_dialogue_n_topics(); t++)
+            for (uint64_t seed = 0; seed < 4; seed++) {
+                char buf[DATA_DIALOGUE_REPLY_MAX];
+                reply(&formal, &neutral, lang, t, 0, seed, buf, sizeof buf);
+                for (size_t k = 0; k < sizeof formal_frames / sizeof *formal_frames; k++)
+                    CHECK(sentence_starts(buf, formal_frames[k]) <= 1);
+            }
 }
 
 static void test_high_humour_sometimes_adds_a_remark(void)
@@ -726,8 +740,8 @@ static void test_every_topic_and_language_gives_clean_text(void)
         for (int t = 0; t < data_dialogue_n_topics(); t++)
             for (int turn = 0; turn < 5; turn++)
                 for (uint64_t seed = 0; seed < 6; seed++) {
-                    data_cue c = cue_of((int)(seed * 3 + (uint64_t)turn) % 10, seed == 2,
-                                        seed >= 3, (int)seed % 3);
+                    data_cue c = cue_of((int)(seed * 3 + (uint64_t)turn) % 10, seed == 2, seed >= 3,
+                                        (int)seed % 3);
                     p.formality = seed < 3 ? 0.1f : 0.9f;
                     p.verbosity = 0.9f;
                     char u[DATA_DIALOGUE_USER_MAX], r[DATA_DIALOGUE_REPLY_MAX];
