@@ -1439,3 +1439,36 @@ size_t data_dialogue_phrase(const data_persona_style *p, data_phrase_set set, in
     render(&out, &c, NULL, phrase_text(set, c.reg, lang, i), set_exclaims(set, c.energy));
     return out_copy(out.s, out.n, buf, cap);
 }
+
+/* Does `s` (n bytes) end with `f`, ASCII letters compared without case? */
+static bool ends_with_nocase(const char *s, size_t n, const char *f)
+{
+    size_t m = strlen(f);
+    if (m > n)
+        return false;
+    for (size_t i = 0; i < m; i++)
+        if (tolower((unsigned char)s[n - m + i]) != tolower((unsigned char)f[i]))
+            return false;
+    return true;
+}
+
+size_t data_dialogue_filler_start(const char *seg)
+{
+    size_t n = strlen(seg), best = n;
+    for (int lang = 0; lang < 2; lang++)
+        for (int k = 0; k < 4; k++)
+            for (int which = 0; which < 2; which++) {
+                const char *f = which ? mid_fillers[lang][k] : lead_fillers[lang][k];
+                char alt[64];
+                snprintf(alt, sizeof alt, "%s", f);
+                /* a split Mandarin segment ends in "…", not "……" */
+                size_t al = strlen(alt);
+                if (al >= 6 && !strcmp(alt + al - 6, "……"))
+                    alt[al - 3] = '\0';
+                const char *cands[2] = {f, alt};
+                for (int c = 0; c < 2; c++)
+                    if (ends_with_nocase(seg, n, cands[c]) && n - strlen(cands[c]) < best)
+                        best = n - strlen(cands[c]);
+            }
+    return best;
+}

@@ -83,6 +83,10 @@ size_t data_dialogue_user(int lang, int topic, int turn, const data_cue *cue, co
  * dropped), at most max; when there would be more, the last one holds the rest of the text
  * unsplit. Text without fillers gives one segment; empty text gives 0. */
 int data_dialogue_segments(char *buf, const char **seg, int max);
+/* Byte offset in `seg` where the filler that ends it begins ("my router, uh..." -> the
+ * offset of "uh..."), or strlen(seg) when it ends in none; so a caller can speak and label
+ * the filler on its own. */
+size_t data_dialogue_filler_start(const char *seg);
 
 /* ---------------------------------------------------------------- replies */
 

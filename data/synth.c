@@ -303,35 +303,55 @@ static core_status synth_one(const synth_ctx *c, utterance *u)
         size_t nx = 0;
         bool laugh = (part == -1 && u->cue.laughter && u->laugh_first) ||
                      (part == nseg && u->cue.laughter && !u->laugh_first);
-        if (part == -1 || part == nseg) {
-            if (!laugh)
-                continue;
-            const char *ha = u->lang == DATA_LANG_ZH ? "哈哈哈" : "ha ha ha";
-            CORE_TRY(speak(u->spk->voice, pitch + 20, wpm + 40, amp, ha, tmp, true, rate, &x, &nx));
-        } else {
-            CORE_TRY(speak(u->spk->voice, pitch, wpm, amp, seg[part], tmp, false, rate, &x, &nx));
-        }
-        if (n + nx + (size_t)rate > cap) {
-            free(x);
-            st = CORE_ERR(CORE_ERR_LIMIT, "utterance %s is longer than 60 s", u->rec_id);
-            goto done;
-        }
-        memcpy(pcm + n, x, nx * sizeof *x);
-        free(x);
-        if (laugh)
-            add_label(u, "laughter", (int64_t)n, (int64_t)(n + nx), "machine");
+        if ((part == -1 || part == nseg) && !laugh)
+            continue;
+        /* A segment that ends in a filler is spoken as its words, then the filler alone, so
+         * that the filler's label covers exactly the filler. */
         bool filler = u->cue.hesitation && part >= 0 && part < nseg - 1;
-        if (filler)
-            add_label(u, "filler", (int64_t)n, (int64_t)(n + nx), "machine");
-        n += nx;
-        if (filler) {
-            /* the pause after a filler: 400-900 ms */
-            size_t pause = (size_t)(rate * (0.4 + 0.5 * core_rng_uniform(&rng)));
-            add_label(u, "pause", (int64_t)n, (int64_t)(n + pause), "machine");
-            add_label(u, "hesitation", (int64_t)(n - nx), (int64_t)(n + pause), "machine");
-            n += pause;
-        } else if (part < nseg) {
-            n += (size_t)rate / 20;
+        char words[1024] = "", fill[128] = "";
+        if (part >= 0 && part < nseg) {
+            size_t at = filler ? data_dialogue_filler_start(seg[part]) : strlen(seg[part]);
+            snprintf(words, sizeof words, "%.*s", (int)at, seg[part]);
+            snprintf(fill, sizeof fill, "%s", seg[part] + at);
+            if (!fill[0])
+                filler = false;
+        }
+        for (int piece = 0; piece < 2; piece++) {
+            const char *say = piece ? fill : words;
+            if (part == -1 || part == nseg) {
+                if (piece)
+                    break;
+                say = u->lang == DATA_LANG_ZH ? "哈哈哈" : "ha ha ha";
+                CORE_TRY(speak(u->spk->voice, pitch + 20, wpm + 40, amp, say, tmp, true, rate, &x,
+                               &nx));
+            } else {
+                bool blank = true;
+                for (const char *q = say; *q && blank; q++)
+                    blank = *q == ' ' || *q == ',';
+                if (blank)
+                    continue;
+                CORE_TRY(speak(u->spk->voice, pitch, wpm, amp, say, tmp, false, rate, &x, &nx));
+            }
+            if (n + nx + (size_t)rate > cap) {
+                free(x);
+                st = CORE_ERR(CORE_ERR_LIMIT, "utterance %s is longer than 60 s", u->rec_id);
+                goto done;
+            }
+            memcpy(pcm + n, x, nx * sizeof *x);
+            free(x);
+            x = NULL;
+            if (laugh)
+                add_label(u, "laughter", (int64_t)n, (int64_t)(n + nx), "machine");
+            if (piece == 1 && filler) {
+                /* the filler, then its pause of 400-900 ms: together the hesitation */
+                size_t pause = (size_t)(rate * (0.4 + 0.5 * core_rng_uniform(&rng)));
+                add_label(u, "filler", (int64_t)n, (int64_t)(n + nx), "machine");
+                add_label(u, "pause", (int64_t)(n + nx), (int64_t)(n + nx + pause), "machine");
+                add_label(u, "hesitation", (int64_t)n, (int64_t)(n + nx + pause), "machine");
+                n += nx + pause;
+            } else {
+                n += nx + (size_t)rate / 20;
+            }
         }
     }
     n += u->lead_out;
@@ -811,8 +831,10 @@ core_status data_synth(const data_synth_cfg *cfg, const char *personas_path, con
                                                                 : 1;
             x->pitch_shift = (int)core_rng_below(&r, 3) * 15 - 15;
             x->laugh_first = core_rng_uniform(&r) < 0.5;
-            data_dialogue_user(lang, topic, t, &x->cue, &r, x->user, sizeof x->user);
-            data_dialogue_reply(&style, &x->cue, lang, topic, t, &r, x->reply, sizeof x->reply);
+            /* opening, follow-up or closing: a 2-turn dialogue opens and closes */
+            int kind = data_dialogue_turn_kind(t, turns);
+            data_dialogue_user(lang, topic, kind, &x->cue, &r, x->user, sizeof x->user);
+            data_dialogue_reply(&style, &x->cue, lang, topic, kind, &r, x->reply, sizeof x->reply);
             snprintf(x->history, sizeof x->history, "%s", history);
             size_t hl = strlen(history);
             snprintf(history + hl, sizeof history - hl, "%s%s || %s", hl ? " || " : "", x->user,

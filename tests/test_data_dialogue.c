@@ -849,6 +849,15 @@ static void test_segments_split_after_each_filler(void)
         }
 }
 
+static void test_filler_start_finds_the_filler_that_ends_a_segment(void)
+{
+    CHECK_EQ_INT(data_dialogue_filler_start("my router, uh..."), 11);
+    CHECK_EQ_INT(data_dialogue_filler_start("Um..."), 0);
+    CHECK_EQ_INT(data_dialogue_filler_start("no filler here"), 14);
+    CHECK_EQ_INT(data_dialogue_filler_start("路由器那个…"), 9);
+    CHECK_EQ_INT(data_dialogue_filler_start("嗯……"), 0);
+}
+
 int main(void)
 {
     RUN(test_topics_have_unique_names_in_all_six_settings);
@@ -873,5 +882,6 @@ int main(void)
     RUN(test_tiny_buffers_never_overflow);
     RUN(test_every_topic_and_language_gives_clean_text);
     RUN(test_segments_split_after_each_filler);
+    RUN(test_filler_start_finds_the_filler_that_ends_a_segment);
     return TEST_SUMMARY();
 }
