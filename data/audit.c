@@ -396,9 +396,11 @@ static const core_yaml_node *find_by(const core_yaml_node *list, const char *key
     return NULL;
 }
 
-static void batch_fail(ctx *c, batch *b, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void batch_fail(ctx *c, batch *b, const char *code, const char *fmt, ...)
+/* A batch-level result; a failure also excludes every recording of the batch. */
+static void batch_result(ctx *c, batch *b, data_severity sev, const char *code, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
+static void batch_result(ctx *c, batch *b, data_severity sev, const char *code, const char *fmt,
+                         ...)
 {
     char msg[768];
     va_list ap;
@@ -407,23 +409,12 @@ static void batch_fail(ctx *c, batch *b, const char *code, const char *fmt, ...)
     va_end(ap);
     char target[300];
     snprintf(target, sizeof target, "manifest:%s", b->id ? b->id : b->dir);
-    data_results_add(c->results, code, DATA_FAIL, target, "%s", msg);
-    add_code(b->codes, sizeof b->codes, b->why, sizeof b->why, code, msg);
+    data_results_add(c->results, code, sev, target, "%s", msg);
+    if (sev == DATA_FAIL)
+        add_code(b->codes, sizeof b->codes, b->why, sizeof b->why, code, msg);
 }
-
-static void batch_pass(ctx *c, batch *b, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void batch_pass(ctx *c, batch *b, const char *code, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    char target[300];
-    snprintf(target, sizeof target, "manifest:%s", b->id ? b->id : b->dir);
-    data_results_add(c->results, code, DATA_PASS, target, "%s", msg);
-}
+#define batch_fail(c, b, code, ...) batch_result(c, b, DATA_FAIL, code, __VA_ARGS__)
+#define batch_pass(c, b, code, ...) batch_result(c, b, DATA_PASS, code, __VA_ARGS__)
 
 static void load_consents(ctx *c, batch *b)
 {
