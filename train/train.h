@@ -130,4 +130,145 @@ float *train_params_get(const train_params *p, const char *name);
 /* Releases the block and views and zeroes *p. Accepts NULL and zeroed structs. */
 void train_params_free(train_params *p);
 
+/* ---------------------------------------------------------------- the model (train/model.c)
+ * DESIGN.md §5; docs/model.md defines it exactly. */
+
+enum {
+    TRAIN_PERSONA_DIM = 128, /* persona feature width (personas.h5) */
+    TRAIN_N_MELS = 80,
+    TRAIN_VOCAB = 260, /* UTF-8 bytes 0-255, BOS 256, EOS 257, USER 258, ASSISTANT 259 */
+    TRAIN_N_HEADS_PARA = 7,
+};
+/* The paralinguistic heads, in order, and their class counts. */
+extern const char *const train_para_names[TRAIN_N_HEADS_PARA]; /* emotion, laughter, hesitation, speed, pitch, gender, language */
+extern const int train_para_classes[TRAIN_N_HEADS_PARA];       /* 10, 2, 2, 3, 3, 3, 7 */
+
+typedef struct train_model_cfg {
+    int64_t d_model, n_layers, n_heads, max_seq, stack; /* stack: log-mel frames per position (S) */
+    double para_weight;                                  /* weight of the paralinguistic losses */
+} train_model_cfg;
+extern const core_cfg_schema train_model_schema; /* kind "model", configs/model/<size>.yaml */
+
+/* Kinds of positions in a sequence: [persona] [history tokens] [audio] [BOS] reply [EOS]. */
+enum { TRAIN_POS_PAD = 0, TRAIN_POS_PERSONA = 1, TRAIN_POS_TOKEN = 2, TRAIN_POS_AUDIO = 3 };
+
+/* One batch, laid out by the loader (train/loader.c). B <= the model's max batch, T <= its
+ * max_seq. All arrays are [B, T] row-major unless said. */
+typedef struct train_batch {
+    int B, T;
+    float *persona;   /* [B, TRAIN_PERSONA_DIM] */
+    uint8_t *kind;    /* [B, T] TRAIN_POS_* */
+    int32_t *tokens;  /* [B, T] token id at token positions, 0 elsewhere */
+    float *frames;    /* [B, T, stack * TRAIN_N_MELS] stacked log-mel at audio positions */
+    int32_t *targets; /* [B, T] next token to predict (the reply's tokens and EOS), -1 elsewhere */
+    int32_t *labels;  /* [B, TRAIN_N_HEADS_PARA] class per head, -1 when unlabelled */
+} train_batch;
+
+typedef struct train_model train_model;
+/* Allocates parameters, gradients and activations for batches up to max_B x cfg->max_seq.
+ * Parameters are laid out as docs/model.md names them. */
+core_status train_model_create(const train_model_cfg *cfg, int max_B, train_model **m);
+void train_model_free(train_model *m); /* accepts NULL */
+/* GPT-2 initialisation from the seeded stream "train.init" (docs/model.md). */
+void train_model_init(train_model *m, uint64_t seed);
+train_params *train_model_params(train_model *m);
+train_params *train_model_grads(train_model *m);
+const train_model_cfg *train_model_config(const train_model *m);
+/* Forward pass; returns the loss: mean cross-entropy over the reply targets plus
+ * para_weight times the sum over heads of the mean cross-entropy of labelled examples. */
+float train_model_forward(train_model *m, const train_batch *b);
+/* After a forward: the parts of the loss, and per head the number of labelled examples and
+ * of correct argmax predictions. */
+typedef struct train_model_stats {
+    float loss, token_loss, para_loss;
+    int64_t reply_tokens;
+    int64_t para_count[TRAIN_N_HEADS_PARA], para_correct[TRAIN_N_HEADS_PARA];
+} train_model_stats;
+train_model_stats train_model_last(const train_model *m);
+void train_model_zero_grad(train_model *m);
+/* Backward of the last forward (same batch), accumulating into the gradients. */
+void train_model_backward(train_model *m, const train_batch *b);
+/* Logits of the last forward at (b, t): TRAIN_VOCAB floats. */
+const float *train_model_logits(const train_model *m, int b, int t);
+
+/* ---------------------------------------------------------------- the data loader (train/loader.c) */
+
+typedef struct train_loader_cfg {
+    const char *corpus;   /* a `data ingest` output folder (index.json, shards/) */
+    const char *split;    /* keep shards whose manifest id contains this (NULL: all) */
+    const char *personas; /* personas.h5 the utterances' persona ids refer to */
+    int batch, max_seq, stack;
+    uint64_t seed;
+} train_loader_cfg;
+typedef struct train_loader train_loader;
+/* Loads every utterance of the selected shards into memory, with its persona row. */
+core_status train_loader_open(const train_loader_cfg *cfg, train_loader **l);
+void train_loader_free(train_loader *l);
+size_t train_loader_size(const train_loader *l);
+size_t train_loader_batches(const train_loader *l); /* per epoch */
+/* The next batch (owned by the loader, valid until the next call); epochs roll over. */
+const train_batch *train_loader_next(train_loader *l);
+/* The position (epoch, next batch, utterance count, 0) and going back to it. */
+void train_loader_cursor(const train_loader *l, uint64_t cursor[4]);
+core_status train_loader_seek(train_loader *l, const uint64_t cursor[4]);
+/* Lineage: sha256 of the sorted LF-joined recording ids, and the manifests used. */
+const char *train_loader_recordings_sha256(const train_loader *l);
+const char *const *train_loader_manifests(const train_loader *l, size_t *n);
+
+/* ---------------------------------------------------------------- optimisation (train/optim.c) */
+
+typedef struct train_adamw_cfg {
+    double beta1, beta2, eps, weight_decay;
+} train_adamw_cfg;
+
+/* AdamW (reference: Loshchilov & Hutter 2019, decoupled weight decay; as torch.optim.AdamW):
+ * first and second moments in blocks laid out like the parameters. */
+typedef struct train_adamw {
+    train_params m, v;
+    int64_t step;
+} train_adamw;
+core_status train_adamw_init(train_adamw *o, const train_params *params);
+void train_adamw_free(train_adamw *o);
+/* Whether a parameter is decayed: not norms ("ln" in the name), biases (name ends ".b"),
+ * nor embeddings ("wte", "wpe"). */
+bool train_adamw_decays(const char *name);
+/* One step at learning rate lr. */
+void train_adamw_step(train_adamw *o, train_params *params, const train_params *grads, double lr,
+                      const train_adamw_cfg *cfg);
+/* Global L2 norm of all gradients, and in-place scaling. */
+double train_grad_norm(const train_params *grads);
+void train_grad_scale(train_params *grads, float s);
+/* Linear warmup for `warmup` steps to lr_max, then cosine decay to lr_min at `total`. */
+double train_lr_at(int64_t step, int64_t warmup, int64_t total, double lr_max, double lr_min);
+
+/* ---------------------------------------------------------------- checkpoints (train/checkpoint.c) */
+
+/* What a checkpoint holds besides the tensors (DESIGN.md §4). Strings are owned by the
+ * caller on save and malloc'd on load (free with train_ckpt_meta_free). */
+typedef struct train_ckpt_meta {
+    int64_t step;
+    core_rng rng;           /* the trainer's generator state */
+    uint64_t cursor[4];     /* the data loader's position (epoch, index, ...) */
+    char *config_yaml;      /* the effective training config */
+    char *parent_sha256;    /* hex of the parent checkpoint file, or NULL */
+    char **datasets;        /* shard index ids ("sha256:... path") */
+    size_t n_datasets;
+    char **manifests;       /* manifest sha256s of the batches used */
+    size_t n_manifests;
+    char *recordings_sha256; /* hash of the sorted LF-joined recording ids used */
+    double best_val_loss;
+} train_ckpt_meta;
+void train_ckpt_meta_free(train_ckpt_meta *m);
+/* Writes `/params/<name>` for every view, `/optim/m/<name>` and `/optim/v/<name>`, the
+ * step, RNG, cursor, config and `/lineage` (format troupe.checkpoint/1), to a temporary
+ * name renamed into place. Same inputs, same bytes. */
+core_status train_ckpt_save(const char *path, const train_params *params, const train_adamw *opt,
+                            const train_ckpt_meta *meta);
+/* Reads a checkpoint into already laid-out blocks; every name and shape must match (the
+ * error names the tensor). opt may be NULL (weights only). */
+core_status train_ckpt_load(const char *path, train_params *params, train_adamw *opt,
+                            train_ckpt_meta *meta);
+/* Writes the parameters as a safetensors file (float32, names as in the checkpoint). */
+core_status train_export_safetensors(const char *ckpt_path, const char *out_path);
+
 #endif

@@ -1,0 +1,439 @@
+/* The data loader: utterances from the shards of `data ingest` (and their personas from
+ * personas.h5) laid out as model sequences, in length-bucketed batches whose order is a pure
+ * function of (seed, epoch), so that a saved cursor resumes with the exact next batch.
+ *
+ * A sequence is [persona] [history tokens] [user audio, `stack` frames per position] [BOS]
+ * reply [EOS] (docs/model.md). Targets are the next token at BOS and every reply position.
+ * When a sequence is longer than max_seq, the history is cut from its start first, then the
+ * audio from its end, then the reply from its end. */
+#include "train/train.h"
+#include "persona/persona.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct utt {
+    float persona[TRAIN_PERSONA_DIM];
+    size_t mel_off, frames;                 /* rows of the loader's mel block */
+    size_t hist_off, reply_off;             /* into the loader's token block */
+    size_t n_history, n_reply;
+    int32_t labels[TRAIN_N_HEADS_PARA];
+    int len; /* sequence length after truncation */
+} utt;
+
+struct train_loader {
+    train_loader_cfg cfg;
+    utt *u;
+    size_t n;
+    float *mel;
+    int32_t *tokens;
+    size_t *order; /* this epoch's utterance order, batches contiguous */
+    size_t n_batches;
+    uint64_t epoch, next; /* the cursor */
+    char **manifests;
+    size_t n_manifests;
+    char recordings_sha256[CORE_SHA256_HEX];
+    /* the batch handed out */
+    train_batch b;
+};
+
+static int len_of(const train_loader_cfg *c, const utt *x, size_t *hist, size_t *pos_audio,
+                  size_t *reply)
+{
+    size_t h = x->n_history, a = (x->frames + (size_t)c->stack - 1) / (size_t)c->stack,
+           r = x->n_reply;
+    size_t max = (size_t)c->max_seq;
+    /* persona + BOS + EOS are always there */
+    while (1 + h + a + 1 + r + 1 > max && h > 0)
+        h--;
+    while (1 + h + a + 1 + r + 1 > max && a > 1)
+        a--;
+    while (1 + h + a + 1 + r + 1 > max && r > 0)
+        r--;
+    *hist = h;
+    *pos_audio = a;
+    *reply = r;
+    return (int)(1 + h + a + 1 + r + 1);
+}
+
+void train_loader_free(train_loader *l)
+{
+    if (!l)
+        return;
+    free(l->u);
+    free(l->mel);
+    free(l->tokens);
+    free(l->order);
+    core_strs_free(l->manifests, l->n_manifests);
+    free(l->b.persona);
+    free(l->b.kind);
+    free(l->b.tokens);
+    free(l->b.frames);
+    free(l->b.targets);
+    free(l->b.labels);
+    free(l);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads one shard's utterances, appending to the loader's arrays. */
+static core_status read_shard(train_loader *l, const char *path, const persona_matrix *pm,
+                              hid_t pf, char ***ids, size_t *n_ids)
+{
+    hid_t f;
+    core_status st = core_h5_open(path, &f);
+    if (st != CORE_OK)
+        return st;
+    float *mel = NULL;
+    uint64_t *moff = NULL, *hoff = NULL, *roff = NULL;
+    int32_t *hist = NULL, *resp = NULL, *lab[6] = {NULL};
+    uint8_t *spans = NULL;
+    char **persona = NULL, **rec = NULL;
+    size_t np = 0, nr = 0;
+    int rank;
+    hsize_t dims[8], sdims[8];
+    CORE_TRY(core_h5_check_format(f, path, "troupe.shard/1"));
+    CORE_TRY(core_h5_read(f, "/mel", CORE_H5_F32, &rank, dims, (void **)&mel));
+    size_t total_frames = dims[0];
+    CORE_TRY(core_h5_read(f, "/mel_offsets", CORE_H5_U64, &rank, dims, (void **)&moff));
+    size_t n = dims[0] - 1;
+    CORE_TRY(core_h5_read(f, "/tokens/history", CORE_H5_I32, &rank, dims, (void **)&hist));
+    size_t nh = dims[0];
+    CORE_TRY(core_h5_read(f, "/tokens/history_offsets", CORE_H5_U64, &rank, dims, (void **)&hoff));
+    CORE_TRY(core_h5_read(f, "/tokens/response", CORE_H5_I32, &rank, dims, (void **)&resp));
+    size_t nresp = dims[0];
+    CORE_TRY(core_h5_read(f, "/tokens/response_offsets", CORE_H5_U64, &rank, dims, (void **)&roff));
+    static const char *const dimnames[5] = {"/labels/emotion", "/labels/speed", "/labels/pitch",
+                                            "/labels/gender", "/labels/language"};
+    for (int k = 0; k < 5; k++)
+        CORE_TRY(core_h5_read(f, dimnames[k], CORE_H5_I32, &rank, dims, (void **)&lab[k]));
+    CORE_TRY(core_h5_read(f, "/labels/spans", CORE_H5_U8, &rank, sdims, (void **)&spans));
+    CORE_TRY(core_h5_read_strs(f, "/persona_id", &persona, &np));
+    CORE_TRY(core_h5_read_strs(f, "/provenance/recording_id", &rec, &nr));
+    if (np != n || nr != n || sdims[0] != n || sdims[1] < 2) {
+        st = CORE_ERR(CORE_ERR_FORMAT, "%s: columns disagree on the number of utterances", path);
+        goto done;
+    }
+    /* Grow the loader's blocks: mel and tokens are appended, pointers fixed up at the end. */
+    size_t old_frames = 0;
+    for (size_t i = 0; i < l->n; i++)
+        old_frames += l->u[i].frames;
+    float *nm = core_realloc(l->mel, old_frames + total_frames, TRAIN_N_MELS * sizeof(float), path);
+    if (!nm) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    l->mel = nm;
+    memcpy(l->mel + old_frames * TRAIN_N_MELS, mel, total_frames * TRAIN_N_MELS * sizeof(float));
+    size_t old_tokens = 0;
+    for (size_t i = 0; i < l->n; i++)
+        old_tokens += l->u[i].n_history + l->u[i].n_reply;
+    int32_t *nt = core_realloc(l->tokens, old_tokens + nh + nresp + 1, sizeof(int32_t), path);
+    utt *nu = core_realloc(l->u, l->n + n, sizeof(utt), path);
+    char **ni = core_realloc(*ids, *n_ids + n, sizeof(char *), path);
+    if (nt)
+        l->tokens = nt;
+    if (nu)
+        l->u = nu;
+    if (ni)
+        *ids = ni;
+    if (!nt || !nu || !ni) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    /* Offsets, not pointers: the blocks may move when the next shard is appended. */
+    for (size_t i = 0; i < n; i++) {
+        utt *x = &l->u[l->n + i];
+        memset(x, 0, sizeof *x);
+        x->frames = moff[i + 1] - moff[i];
+        x->mel_off = old_frames + moff[i];
+        x->n_history = hoff[i + 1] - hoff[i];
+        x->n_reply = roff[i + 1] - roff[i];
+        x->hist_off = old_tokens;
+        x->reply_off = old_tokens + x->n_history;
+        memcpy(l->tokens + x->hist_off, hist + hoff[i], x->n_history * sizeof(int32_t));
+        memcpy(l->tokens + x->reply_off, resp + roff[i], x->n_reply * sizeof(int32_t));
+        old_tokens += x->n_history + x->n_reply;
+        /* labels: emotion, laughter, hesitation, speed, pitch, gender, language */
+        x->labels[0] = lab[0][i];
+        x->labels[1] = spans[i * sdims[1] + 0];
+        x->labels[2] = spans[i * sdims[1] + 1];
+        x->labels[3] = lab[1][i];
+        x->labels[4] = lab[2][i];
+        x->labels[5] = lab[3][i];
+        x->labels[6] = lab[4][i];
+        /* the persona row */
+        char *end;
+        unsigned long long id = strtoull(persona[i], &end, 10);
+        long row = *persona[i] && !*end ? persona_matrix_find(pm, id) : -1;
+        if (row >= 0) {
+            hid_t ds = H5Dopen2(pf, "/features", H5P_DEFAULT);
+            st = core_h5_read_rows(ds, CORE_H5_F32, (hsize_t)row, 1, x->persona);
+            H5Dclose(ds);
+            if (st != CORE_OK)
+                goto done;
+        }
+        (*ids)[(*n_ids)++] = rec[i];
+        rec[i] = NULL;
+    }
+    l->n += n;
+done:
+    free(mel);
+    free(moff);
+    free(hoff);
+    free(roff);
+    free(hist);
+    free(resp);
+    for (int k = 0; k < 5; k++)
+        free(lab[k]);
+    free(spans);
+    core_strs_free(persona, np);
+    if (rec)
+        for (size_t i = 0; i < nr; i++)
+            free(rec[i]);
+    free(rec);
+    core_h5_close(f);
+    return st;
+}
+
+/* This epoch's order: a seeded shuffle, then buckets of 16 batches sorted by length (so a
+ * batch pads little), then the batches shuffled. */
+static void plan_epoch(train_loader *l)
+{
+    core_rng r;
+    core_rng_init(&r, l->cfg.seed, "train.shuffle");
+    r = core_rng_fork(&r, l->epoch);
+    size_t n = l->n;
+    for (size_t i = 0; i < n; i++)
+        l->order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)core_rng_below(&r, i);
+        size_t t = l->order[i - 1];
+        l->order[i - 1] = l->order[j];
+        l->order[j] = t;
+    }
+    size_t B = (size_t)l->cfg.batch, bucket = B * 16;
+    for (size_t s = 0; s < n; s += bucket) {
+        size_t e = s + bucket < n ? s + bucket : n;
+        for (size_t i = s + 1; i < e; i++) /* insertion sort by length, stable */
+            for (size_t j = i; j > s && l->u[l->order[j - 1]].len > l->u[l->order[j]].len; j--) {
+                size_t t = l->order[j];
+                l->order[j] = l->order[j - 1];
+                l->order[j - 1] = t;
+            }
+    }
+    l->n_batches = (n + B - 1) / B;
+    /* shuffle whole batches (the last, short one included) */
+    for (size_t i = l->n_batches; i > 1; i--) {
+        size_t j = (size_t)core_rng_below(&r, i);
+        if (j == i - 1)
+            continue;
+        for (size_t k = 0; k < B; k++) {
+            size_t a = (i - 1) * B + k, c = j * B + k;
+            if (a < n && c < n) {
+                size_t t = l->order[a];
+                l->order[a] = l->order[c];
+                l->order[c] = t;
+            }
+        }
+    }
+}
+
+core_status train_loader_open(const train_loader_cfg *cfg, train_loader **out)
+{
+    *out = NULL;
+    train_loader *l = calloc(1, sizeof *l);
+    if (!l)
+        return CORE_ERR(CORE_ERR_NOMEM, "loader: out of memory");
+    l->cfg = *cfg;
+    core_status st = CORE_OK;
+    persona_matrix pm = {0};
+    hid_t pf = H5I_INVALID_HID;
+    char **ids = NULL;
+    size_t n_ids = 0;
+    json_t *index = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.json", cfg->corpus);
+    json_error_t jerr;
+    index = json_load_file(path, 0, &jerr);
+    if (!index) {
+        st = CORE_ERR(CORE_ERR_IO, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        goto done;
+    }
+    CORE_TRY(persona_matrix_load(cfg->personas, false, &pm));
+    CORE_TRY(core_h5_open(cfg->personas, &pf));
+    json_t *shards = json_object_get(index, "shards"), *s;
+    size_t i;
+    json_array_foreach(shards, i, s)
+    {
+        const char *p = json_string_value(json_object_get(s, "path"));
+        const char *m = json_string_value(json_object_get(s, "manifest"));
+        if (!p || !m || (cfg->split && !strstr(m, cfg->split)))
+            continue;
+        snprintf(path, sizeof path, "%s/shards/%s", cfg->corpus, p);
+        CORE_TRY(read_shard(l, path, &pm, pf, &ids, &n_ids));
+        bool seen = false;
+        for (size_t k = 0; k < l->n_manifests && !seen; k++)
+            seen = !strcmp(l->manifests[k], m);
+        if (!seen) {
+            char **nm = realloc(l->manifests, (l->n_manifests + 1) * sizeof *nm);
+            if (!nm) {
+                st = CORE_ERR(CORE_ERR_NOMEM, "loader: out of memory");
+                goto done;
+            }
+            l->manifests = nm;
+            l->manifests[l->n_manifests++] = core_strdup(m);
+        }
+    }
+    if (l->n == 0) {
+        st = CORE_ERR(CORE_ERR_CHECK, "%s: no utterances%s%s%s", cfg->corpus,
+                      cfg->split ? " in manifests matching '" : "", cfg->split ? cfg->split : "",
+                      cfg->split ? "'" : "");
+        goto done;
+    }
+    for (size_t k = 0; k < l->n; k++) {
+        size_t h, a, r;
+        l->u[k].len = len_of(cfg, &l->u[k], &h, &a, &r);
+    }
+    /* The recordings used, for lineage: sha256 of the sorted LF-joined ids. */
+    qsort(ids, n_ids, sizeof *ids, cmp_str);
+    size_t len = 0;
+    for (size_t k = 0; k < n_ids; k++)
+        len += strlen(ids[k]) + 1;
+    char *joined = calloc(len + 1, 1), *p = joined;
+    for (size_t k = 0; joined && k < n_ids; k++)
+        p += sprintf(p, "%s%s", k ? "\n" : "", ids[k]);
+    uint8_t h[32];
+    core_sha256(h, joined ? joined : "", joined ? strlen(joined) : 0);
+    core_hex(l->recordings_sha256, h, 32);
+    free(joined);
+    l->order = core_alloc(l->n, sizeof *l->order, "loader");
+    size_t B = (size_t)cfg->batch, T = (size_t)cfg->max_seq, F = (size_t)cfg->stack * TRAIN_N_MELS;
+    l->b.persona = core_zalloc(B, TRAIN_PERSONA_DIM * sizeof(float), "batch");
+    l->b.kind = core_zalloc(B * T, 1, "batch");
+    l->b.tokens = core_zalloc(B * T, sizeof(int32_t), "batch");
+    l->b.frames = core_zalloc(B * T, F * sizeof(float), "batch");
+    l->b.targets = core_zalloc(B * T, sizeof(int32_t), "batch");
+    l->b.labels = core_zalloc(B, TRAIN_N_HEADS_PARA * sizeof(int32_t), "batch");
+    if (!l->order || !l->b.persona || !l->b.kind || !l->b.tokens || !l->b.frames ||
+        !l->b.targets || !l->b.labels) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    plan_epoch(l);
+done:
+    json_decref(index);
+    persona_matrix_free(&pm);
+    core_h5_close(pf);
+    core_strs_free(ids, n_ids);
+    if (st != CORE_OK) {
+        train_loader_free(l);
+        return st;
+    }
+    *out = l;
+    return CORE_OK;
+}
+
+size_t train_loader_size(const train_loader *l) { return l->n; }
+size_t train_loader_batches(const train_loader *l) { return l->n_batches; }
+const char *train_loader_recordings_sha256(const train_loader *l) { return l->recordings_sha256; }
+const char *const *train_loader_manifests(const train_loader *l, size_t *n)
+{
+    *n = l->n_manifests;
+    return (const char *const *)l->manifests;
+}
+
+void train_loader_cursor(const train_loader *l, uint64_t cursor[4])
+{
+    cursor[0] = l->epoch;
+    cursor[1] = l->next;
+    cursor[2] = l->n;
+    cursor[3] = 0;
+}
+
+core_status train_loader_seek(train_loader *l, const uint64_t cursor[4])
+{
+    if (cursor[2] != l->n)
+        return CORE_ERR(CORE_ERR_CHECK,
+                        "the checkpoint's data cursor is for %llu utterances, the corpus has "
+                        "%zu: not the same data",
+                        (unsigned long long)cursor[2], l->n);
+    l->epoch = cursor[0];
+    l->next = cursor[1];
+    plan_epoch(l);
+    return CORE_OK;
+}
+
+const train_batch *train_loader_next(train_loader *l)
+{
+    if (l->next >= l->n_batches) {
+        l->epoch++;
+        l->next = 0;
+        plan_epoch(l);
+    }
+    const train_loader_cfg *c = &l->cfg;
+    size_t B = (size_t)c->batch, first = (size_t)l->next * B;
+    size_t nb = l->n - first < B ? l->n - first : B;
+    l->next++;
+    train_batch *b = &l->b;
+    int T = 0;
+    for (size_t i = 0; i < nb; i++)
+        if (l->u[l->order[first + i]].len > T)
+            T = l->u[l->order[first + i]].len;
+    b->B = (int)nb;
+    b->T = T;
+    const size_t F = (size_t)c->stack * TRAIN_N_MELS;
+    memset(b->kind, 0, nb * (size_t)T);
+    memset(b->tokens, 0, nb * (size_t)T * sizeof *b->tokens);
+    memset(b->frames, 0, nb * (size_t)T * F * sizeof *b->frames);
+    for (size_t i = 0; i < nb * (size_t)T; i++)
+        b->targets[i] = -1;
+    for (size_t i = 0; i < nb; i++) {
+        const utt *x = &l->u[l->order[first + i]];
+        const float *mel = l->mel + x->mel_off * TRAIN_N_MELS;
+        const int32_t *history = l->tokens + x->hist_off, *reply = l->tokens + x->reply_off;
+        size_t h, a, r;
+        len_of(c, x, &h, &a, &r);
+        uint8_t *kind = b->kind + i * (size_t)T;
+        int32_t *tok = b->tokens + i * (size_t)T, *tgt = b->targets + i * (size_t)T;
+        float *fr = b->frames + i * (size_t)T * F;
+        memcpy(b->persona + i * TRAIN_PERSONA_DIM, x->persona, sizeof x->persona);
+        memcpy(b->labels + i * TRAIN_N_HEADS_PARA, x->labels, sizeof x->labels);
+        size_t t = 0;
+        kind[t++] = TRAIN_POS_PERSONA;
+        for (size_t k = x->n_history - h; k < x->n_history; k++) {
+            kind[t] = TRAIN_POS_TOKEN;
+            tok[t++] = history[k];
+        }
+        for (size_t k = 0; k < a; k++) {
+            kind[t] = TRAIN_POS_AUDIO;
+            for (size_t s = 0; s < (size_t)c->stack; s++) {
+                size_t frame = k * (size_t)c->stack + s;
+                if (frame < x->frames)
+                    memcpy(fr + t * F + s * TRAIN_N_MELS, mel + frame * TRAIN_N_MELS,
+                           TRAIN_N_MELS * sizeof(float));
+            }
+            t++;
+        }
+        kind[t] = TRAIN_POS_TOKEN;
+        tok[t] = 256; /* BOS */
+        tgt[t] = r ? reply[0] : 257;
+        t++;
+        for (size_t k = 0; k < r; k++) {
+            kind[t] = TRAIN_POS_TOKEN;
+            tok[t] = reply[k];
+            tgt[t] = k + 1 < r ? reply[k + 1] : 257; /* EOS */
+            t++;
+        }
+        kind[t] = TRAIN_POS_TOKEN;
+        tok[t] = 257; /* EOS: nothing to predict after it */
+        t++;
+        CORE_ASSERT((int)t == x->len);
+    }
+    return b;
+}
