@@ -93,5 +93,6 @@ int cli_config_load(const core_cfg_schema *schema, cli_config_opts *c, void *out
 int cli_config_main(int argc, char **argv);
 int cli_persona_main(int argc, char **argv);
 int cli_data_main(int argc, char **argv);
+int cli_train_main(int argc, char **argv);
 
 #endif

@@ -120,6 +120,8 @@ double core_now(void);
 typedef struct core_metrics core_metrics;
 /* Creates (truncates) `path`. NULL on failure with the error recorded. */
 core_metrics *core_metrics_open(const char *path);
+/* Opens `path` for appending (created if missing), e.g. when a run resumes. */
+core_metrics *core_metrics_append(const char *path);
 /* Appends `record` (borrowed; must be a JSON object). */
 core_status core_metrics_write(core_metrics *m, const json_t *record);
 /* Closes the file; returns the status of the final flush. Accepts NULL. */

@@ -157,7 +157,19 @@ struct core_metrics {
     char *path;
 };
 
+static core_metrics *metrics_open(const char *path, int flags);
+
 core_metrics *core_metrics_open(const char *path)
+{
+    return metrics_open(path, O_TRUNC);
+}
+
+core_metrics *core_metrics_append(const char *path)
+{
+    return metrics_open(path, O_APPEND);
+}
+
+static core_metrics *metrics_open(const char *path, int flags)
 {
     core_metrics *m = calloc(1, sizeof *m);
     if (!m) {
@@ -165,7 +177,7 @@ core_metrics *core_metrics_open(const char *path)
         return NULL;
     }
     m->path = strdup(path);
-    m->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    m->fd = open(path, O_WRONLY | O_CREAT | flags | O_CLOEXEC, 0644);
     if (m->fd < 0 || !m->path) {
         CORE_ERR(CORE_ERR_IO, "%s: cannot create metrics file: %s", path, strerror(errno));
         if (m->fd >= 0)

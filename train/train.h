@@ -271,4 +271,30 @@ core_status train_ckpt_load(const char *path, train_params *params, train_adamw 
 /* Writes the parameters as a safetensors file (float32, names as in the checkpoint). */
 core_status train_export_safetensors(const char *ckpt_path, const char *out_path);
 
+/* ---------------------------------------------------------------- the trainer (train/trainer.c) */
+
+typedef struct train_cfg {
+    char *model, *corpus, *personas, *train_split, *val_split, *output;
+    int64_t seed, batch, accumulate, max_steps;
+    double lr, min_lr;
+    int64_t warmup;
+    double weight_decay, beta1, beta2, eps, grad_clip;
+    int64_t eval_every, eval_batches, patience, ckpt_every, keep_last, nan_tolerance, threads;
+} train_cfg;
+extern const core_cfg_schema train_schema; /* kind "train", configs/train/default.yaml */
+
+typedef struct train_result {
+    int64_t steps, resumed_from, skipped;
+    double first_loss, last_loss;
+    double first_val_loss, val_loss, first_val_para_acc, val_para_acc;
+    bool early_stopped;
+    double seconds, tokens_per_s;
+} train_result;
+
+/* Trains as `cfg` says, writing OUTPUT/checkpoints/{step-N,last,best}.h5 and
+ * OUTPUT/metrics.jsonl. `resume`: NULL (from scratch), "auto" (OUTPUT/checkpoints/last.h5
+ * if it exists) or a checkpoint path. */
+core_status train_run(const train_cfg *cfg, const char *config_yaml, const char *resume,
+                      train_result *res);
+
 #endif
