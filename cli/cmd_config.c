@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "data/data.h"
 #include "persona/persona.h"
+#include "train/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>

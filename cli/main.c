@@ -18,6 +18,7 @@ static const struct {
 } groups[] = {
     {"persona", cli_persona_main, "authored roles and the persona feature matrix"},
     {"data", cli_data_main, "licensed recordings and consent in, training shards out"},
+    {"train", cli_train_main, "train the model from shards to checkpoints"},
     {"config", cli_config_main, "list, show and check YAML configs"},
 };
 #define N_GROUPS (sizeof groups / sizeof *groups)

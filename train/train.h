@@ -295,6 +295,8 @@ typedef struct train_result {
  * OUTPUT/metrics.jsonl. `resume`: NULL (from scratch), "auto" (OUTPUT/checkpoints/last.h5
  * if it exists) or a checkpoint path. */
 core_status train_run(const train_cfg *cfg, const char *config_yaml, const char *resume,
-                      train_result *res);
+                      int64_t stop_after, train_result *res);
+/* stop_after > 0: return after that many steps of this invocation, saving last.h5 as at the
+ * end (an interruption that can be resumed; it is not part of the config). */
 
 #endif

@@ -136,7 +136,7 @@ static void evaluate(train_model *m, train_loader *val, int64_t batches, double 
 }
 
 core_status train_run(const train_cfg *cfg, const char *config_yaml, const char *resume,
-                      train_result *res)
+                      int64_t stop_after, train_result *res)
 {
     memset(res, 0, sizeof *res);
     core_status st = CORE_OK;
@@ -147,7 +147,9 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     train_ckpt_meta meta = {0};
     core_metrics *metrics = NULL;
     char *index_sha = NULL, *dataset = NULL, *metrics_path = NULL, *ckdir = NULL;
-    char *parent = NULL; /* sha256 of the checkpoint this run continues from */
+    /* The checkpoint this training run started from (none for a run from scratch): it stays
+     * the same through interruptions, so a resumed run ends with the same bytes. */
+    char *parent = NULL;
     char path[4096];
     const char *cdir = core_config_dir();
     if (cfg->model[0] == '/' || !cdir)
@@ -202,9 +204,9 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             meta.rng = loaded.rng;
             meta.best_val_loss = loaded.best_val_loss;
             memcpy(meta.cursor, loaded.cursor, sizeof meta.cursor);
+            parent = loaded.parent_sha256 ? core_strdup(loaded.parent_sha256) : NULL;
             train_ckpt_meta_free(&loaded);
             CORE_TRY(train_loader_seek(tl, meta.cursor));
-            file_sha(rp, &parent);
             res->resumed_from = step;
         }
     }
@@ -278,6 +280,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         core_log(CORE_LOG_DEBUG, "step %lld loss %.4f lr %.2e grad norm %.3f %.0f tok/s",
                  (long long)step, loss, lr, norm, dt > 0 ? (double)tokens / dt : 0.0);
         bool last = step == cfg->max_steps;
+        bool interrupted = stop_after > 0 && step - res->resumed_from >= stop_after && !last;
         if (vl && cfg->eval_every > 0 && (step % cfg->eval_every == 0 || last)) {
             double vloss, vacc;
             evaluate(m, vl, cfg->eval_batches, &vloss, &vacc);
@@ -308,7 +311,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
                 last = true;
             }
         }
-        if ((cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0) || last) {
+        if ((cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0) || last || interrupted) {
             meta.step = step;
             train_loader_cursor(tl, meta.cursor);
             meta.parent_sha256 = parent;
@@ -317,20 +320,19 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             char lp[4096];
             snprintf(lp, sizeof lp, "%s/last.h5", ckdir);
             CORE_TRY(train_ckpt_save(lp, params, &opt, &meta));
-            file_sha(path, &parent);
             prune(ckdir, cfg->keep_last);
         }
-        if (last)
+        if (last || interrupted)
             break;
     }
     core_progress_finish(prog);
     res->steps = step;
     res->seconds = core_now() - t_start;
     res->tokens_per_s = res->seconds > 0 ? (double)tokens_total / res->seconds : 0;
-done:
-    core_status cst = core_metrics_close(metrics);
+done:;
+    core_status closed = core_metrics_close(metrics);
     if (st == CORE_OK)
-        st = cst;
+        st = closed;
     free(parent);
     free(index_sha);
     free(dataset);
