@@ -6,6 +6,7 @@
 #include "train/train.h"
 #include "tests/runner.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static char tmpdir[256], personas[400], corpus[400];
@@ -208,6 +209,76 @@ static void test_long_sequences_are_cut_to_max_seq(void)
     CHECK_CONTAINS(core_error_message(), "no utterances");
 }
 
+static train_cfg run_cfg(const char *out, int64_t steps)
+{
+    train_cfg c;
+    char s1[600], s2[600], s3[600];
+    snprintf(s1, sizeof s1, "data.corpus=%s", corpus);
+    snprintf(s2, sizeof s2, "data.personas=%s", personas);
+    snprintf(s3, sizeof s3, "output=%s", out);
+    char s4[64];
+    snprintf(s4, sizeof s4, "max_steps=%lld", (long long)steps);
+    const char *sets[] = {s1, s2, s3, s4, "model=model/tiny.yaml", "batch=4", "eval.every=10",
+                          "eval.batches=2", "checkpoint.every=10", "optim.lr=0.003",
+                          "optim.warmup=3", "threads=1"};
+    CHECK_EQ_INT(core_cfg_load(&train_schema, NULL, sets, sizeof sets / sizeof *sets, &c),
+                 CORE_OK);
+    return c;
+}
+
+static void test_training_lowers_the_loss_and_writes_checkpoints(void)
+{
+    char *out = core_sprintf("%s/run-loss", tmpdir);
+    train_cfg c = run_cfg(out, 30);
+    train_result r;
+    CHECK_EQ_INT(train_run(&c, "cfg\n", NULL, 0, &r), CORE_OK);
+    CHECK_EQ_INT(r.steps, 30);
+    CHECK(r.last_loss < r.first_loss * 0.9);
+    CHECK(r.val_loss > 0 && r.val_para_acc >= 0 && r.val_para_acc <= 1);
+    char *p = core_sprintf("%s/checkpoints/last.h5", out);
+    hid_t f;
+    CHECK_EQ_INT(core_h5_open(p, &f), CORE_OK);
+    CHECK_EQ_INT(core_h5_check_format(f, p, "troupe.checkpoint/1"), CORE_OK);
+    core_h5_close(f);
+    free(p);
+    p = core_sprintf("%s/metrics.jsonl", out);
+    char *text;
+    size_t n;
+    CHECK_EQ_INT(core_file_read(p, 0, &text, &n), CORE_OK);
+    CHECK_CONTAINS(text, "\"val_para_accuracy\"");
+    free(text);
+    free(p);
+    core_cfg_free(&train_schema, &c);
+    free(out);
+}
+
+static void test_resumed_training_ends_with_identical_checkpoint(void)
+{
+    char *out = core_sprintf("%s/run-resume", tmpdir), *aside = core_sprintf("%s/run-whole", tmpdir);
+    train_cfg c = run_cfg(out, 24);
+    train_result r;
+    CHECK_EQ_INT(train_run(&c, "cfg\n", NULL, 0, &r), CORE_OK);
+    CHECK_EQ_INT(rename(out, aside), 0);
+    CHECK_EQ_INT(train_run(&c, "cfg\n", NULL, 7, &r), CORE_OK); /* interrupted at step 7 */
+    CHECK_EQ_INT(r.steps, 7);
+    CHECK_EQ_INT(train_run(&c, "cfg\n", "auto", 0, &r), CORE_OK);
+    CHECK_EQ_INT(r.resumed_from, 7);
+    CHECK_EQ_INT(r.steps, 24);
+    char *a = core_sprintf("%s/checkpoints/last.h5", aside), *b = core_sprintf("%s/checkpoints/last.h5", out);
+    char *ta, *tb;
+    size_t na, nb;
+    CHECK_EQ_INT(core_file_read(a, 0, &ta, &na), CORE_OK);
+    CHECK_EQ_INT(core_file_read(b, 0, &tb, &nb), CORE_OK);
+    CHECK(na == nb && memcmp(ta, tb, na) == 0);
+    free(ta);
+    free(tb);
+    free(a);
+    free(b);
+    core_cfg_free(&train_schema, &c);
+    free(out);
+    free(aside);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-loader-XXXXXX");
@@ -222,6 +293,8 @@ int main(void)
     RUN(test_each_epoch_visits_every_utterance_once_in_seeded_order);
     RUN(test_cursor_resumes_with_the_exact_next_batch);
     RUN(test_long_sequences_are_cut_to_max_seq);
+    RUN(test_training_lowers_the_loss_and_writes_checkpoints);
+    RUN(test_resumed_training_ends_with_identical_checkpoint);
     core_rmtree(tmpdir);
     return TEST_SUMMARY();
 }
