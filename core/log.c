@@ -102,7 +102,10 @@ static void progress_draw(core_progress *p, double now, bool final)
     char done[32], total[32], rs[32], eta[32], els[32];
     format_count(done, sizeof done, (double)p->done);
     format_count(total, sizeof total, (double)p->total);
-    format_count(rs, sizeof rs, rate);
+    if (rate < 10)
+        snprintf(rs, sizeof rs, "%.2f", rate); /* slow items (training steps) */
+    else
+        format_count(rs, sizeof rs, rate);
     format_secs(eta, sizeof eta, rate > 0 ? (double)(p->total - p->done) / rate : -1);
     format_secs(els, sizeof els, el);
     double frac = p->total ? (double)p->done / (double)p->total : 1.0;

@@ -65,6 +65,15 @@ step "11. ingest it: the planted problems are caught by their checks" \
     --purpose training,paralinguistic_modelling --territory GB --allow-synthetic \
     --at 2026-11-23T12:00:00Z -o "$OUT/synth-corpus"
 
+# Training: the small model on the embedded corpus's train split, a few minutes.
+rm -rf "$OUT/run"
+step "12. train the small model on it (validation loss and paralinguistic accuracy every 20 steps)" \
+    "troupe -v train configs/train/demo.yaml --set data.corpus=$OUT/synth-corpus --set data.personas=$OUT/personas.h5 --set output=$OUT/run"
+"$TROUPE" -v train configs/train/demo.yaml --set data.corpus="$OUT/synth-corpus" \
+    --set data.personas="$OUT/personas.h5" --set output="$OUT/run" 2>&1 |
+    grep -v '^train: [0-9]*%'
+"$TROUPE" train export "$OUT/run/checkpoints/last.h5" --safetensors "$OUT/run/small.safetensors"
+
 rows=$(sed -n 's/^.*: \([0-9]*\) rows x.*/\1/p' "$OUT/persona-stats.txt" | head -n 1)
 roles=$(ls "$OUT/roles" | wc -l)
 printf '\n== summary (%ss)\n' "$(( $(date +%s) - t0 ))"
@@ -75,4 +84,5 @@ echo "licensed batch:   $OUT/licensed/ (keys, keyring.yaml, revocations/, batch/
 echo "training shards:  $OUT/corpus/ (shards/, index.json, dataset-card.json, quarantine.yaml, audit.md)"
 echo "refused use:      $OUT/audit-voice-cloning.md"
 echo "embedded corpus:  $OUT/synth/ (corpus.yaml lists the planted problems); shards in $OUT/synth-corpus/"
-echo "stages not built yet: training, RLHF, eval (see the issues)"
+echo "training run:      $OUT/run/ (checkpoints/, metrics.jsonl, small.safetensors)"
+echo "stages not built yet: inference (troupe generate), RLHF, eval (see the issues)"

@@ -159,8 +159,8 @@ static void test_adamw_matches_torch_for_ten_steps(void)
                 max_rel = fmax(max_rel, rel);
                 if (!(rel <= 1e-6)) {
                     if (bad++ < 5)
-                        printf("    step %d %s[%zu]: ours %.9g, torch %.9g\n", s + 1, v->name,
-                               i, ours, ref);
+                        printf("    step %d %s[%zu]: ours %.9g, torch %.9g\n", s + 1, v->name, i,
+                               ours, ref);
                 }
             }
         }
@@ -232,12 +232,12 @@ static void test_lr_warms_up_linearly_then_decays_by_cosine_to_min(void)
     CHECK_NEAR(train_lr_at(9, 10, 110, hi, lo), hi, 1e-15);
     CHECK_NEAR(train_lr_at(10, 10, 110, hi, lo), hi, 1e-15);
     CHECK_NEAR(train_lr_at(60, 10, 110, hi, lo), (hi + lo) / 2, 1e-15);
-    CHECK_NEAR(train_lr_at(35, 10, 110, hi, lo),
-               lo + 0.5 * (hi - lo) * (1 + cos(M_PI * 0.25)), 1e-15);
+    CHECK_NEAR(train_lr_at(35, 10, 110, hi, lo), lo + 0.5 * (hi - lo) * (1 + cos(M_PI * 0.25)),
+               1e-15);
     CHECK_NEAR(train_lr_at(110, 10, 110, hi, lo), lo, 1e-15);
     CHECK_NEAR(train_lr_at(1000, 10, 110, hi, lo), lo, 1e-15);
-    CHECK_NEAR(train_lr_at(109, 10, 110, hi, lo),
-               lo + 0.5 * (hi - lo) * (1 + cos(M_PI * 0.99)), 1e-15); /* nearly there */
+    CHECK_NEAR(train_lr_at(109, 10, 110, hi, lo), lo + 0.5 * (hi - lo) * (1 + cos(M_PI * 0.99)),
+               1e-15); /* nearly there */
     CHECK(train_lr_at(109, 10, 110, hi, lo) > lo);
     /* no warmup: the first step is already at lr_max */
     CHECK_NEAR(train_lr_at(0, 0, 100, hi, lo), hi, 1e-15);
@@ -276,8 +276,8 @@ static void test_grad_norm_covers_every_view_and_scale_scales(void)
 /* ---------------------------------------------------------------- checkpoints */
 
 static const train_param_spec ck_specs[] = {
-    {"wte", 2, {7, 4}},       {"h.0.ln1.w", 1, {4}}, {"h.0.attn.w", 2, {3, 4}},
-    {"h.0.attn.b", 1, {3}},   {"lm_head.w", 2, {7, 4}},
+    {"wte", 2, {7, 4}},     {"h.0.ln1.w", 1, {4}},    {"h.0.attn.w", 2, {3, 4}},
+    {"h.0.attn.b", 1, {3}}, {"lm_head.w", 2, {7, 4}},
 };
 #define CK_N (sizeof ck_specs / sizeof *ck_specs)
 

@@ -48,8 +48,7 @@ static core_status write_block(hid_t file, const char *group, const train_params
         /* '/' would nest groups and '.' alone names the group itself: neither reads back
          * as one tensor. */
         if (strchr(v->name, '/') || strcmp(v->name, ".") == 0)
-            return CORE_ERR(CORE_ERR_SCHEMA, "tensor '%s': a name cannot contain '/'",
-                            v->name);
+            return CORE_ERR(CORE_ERR_SCHEMA, "tensor '%s': a name cannot contain '/'", v->name);
         hsize_t dims[TRAIN_MAX_RANK];
         for (int d = 0; d < v->rank; d++)
             dims[d] = v->shape[d];
@@ -128,7 +127,8 @@ core_status train_ckpt_save(const char *path, const train_params *params, const 
     CORE_TRY(core_h5_write(out.file, "best_val_loss", CORE_H5_F64, 1, &one, &meta->best_val_loss));
 
     CORE_TRY(core_h5_group(out.file, "lineage", &g));
-    CORE_TRY(core_h5_attr_set_str(g, "parent_sha256", meta->parent_sha256 ? meta->parent_sha256 : ""));
+    CORE_TRY(
+        core_h5_attr_set_str(g, "parent_sha256", meta->parent_sha256 ? meta->parent_sha256 : ""));
     CORE_TRY(core_h5_attr_set_strs(g, "datasets", (const char *const *)meta->datasets,
                                    meta->n_datasets));
     CORE_TRY(core_h5_attr_set_strs(g, "manifests", (const char *const *)meta->manifests,
@@ -162,8 +162,7 @@ static void shape_text(char *buf, size_t n, int rank, const hsize_t *dims)
 
 /* Reads `<group>/<name>` for every view of `block`, requiring the view's exact shape, and
  * that the group holds nothing else. */
-static core_status read_block(hid_t file, const char *path, const char *group,
-                              train_params *block)
+static core_status read_block(hid_t file, const char *path, const char *group, train_params *block)
 {
     core_status st = CORE_OK;
     hid_t g = H5Gopen2(file, group, H5P_DEFAULT);
@@ -175,8 +174,8 @@ static core_status read_block(hid_t file, const char *path, const char *group,
         hsize_t dims[8];
         hid_t d = H5I_INVALID_HID;
         if (H5Lexists(g, v->name, H5P_DEFAULT) <= 0) {
-            st = CORE_ERR(CORE_ERR_SCHEMA, "%s: tensor '%s' is missing from '/%s'", path,
-                          v->name, group);
+            st = CORE_ERR(CORE_ERR_SCHEMA, "%s: tensor '%s' is missing from '/%s'", path, v->name,
+                          group);
             goto done;
         }
         CORE_TRY(core_h5_shape(g, v->name, &rank, dims));
@@ -349,8 +348,8 @@ static core_status st_list_params(hid_t g, const char *path, st_list *l)
         return CORE_ERR_NOMEM;
     for (hsize_t i = 0; i < info.nlinks; i++) {
         st_tensor *t = &l->items[l->n];
-        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0,
-                                         H5P_DEFAULT);
+        ssize_t len =
+            H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0, H5P_DEFAULT);
         if (len < 0)
             return CORE_ERR(CORE_ERR_FORMAT, "%s: cannot list '/params'", path);
         if (!(t->name = core_alloc((size_t)len + 1, 1, "tensor name")))
@@ -515,8 +514,7 @@ core_status train_export_safetensors(const char *ckpt_path, const char *out_path
         goto done;
     }
     if (rename(tmp, out_path) != 0) {
-        st = CORE_ERR(CORE_ERR_IO, "%s: cannot rename into place: %s", out_path,
-                      strerror(errno));
+        st = CORE_ERR(CORE_ERR_IO, "%s: cannot rename into place: %s", out_path, strerror(errno));
         goto done;
     }
     free(tmp);

@@ -14,8 +14,8 @@
 core_status train_adamw_init(train_adamw *o, const train_params *params)
 {
     memset(o, 0, sizeof *o);
-    train_param_spec *specs = core_alloc(params->n_views ? params->n_views : 1, sizeof *specs,
-                                         "AdamW moment layout");
+    train_param_spec *specs =
+        core_alloc(params->n_views ? params->n_views : 1, sizeof *specs, "AdamW moment layout");
     if (!specs)
         return CORE_ERR_NOMEM;
     for (size_t i = 0; i < params->n_views; i++) {

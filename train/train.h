@@ -250,7 +250,8 @@ typedef struct train_ckpt_meta {
     core_rng rng;           /* the trainer's generator state */
     uint64_t cursor[4];     /* the data loader's position (epoch, index, ...) */
     char *config_yaml;      /* the effective training config */
-    char *parent_sha256;    /* hex of the parent checkpoint file, or NULL */
+    char *parent_sha256;    /* the checkpoint the training run started from (an RLHF run's SFT
+                             * checkpoint, say), or NULL; unchanged when a run resumes */
     char **datasets;        /* shard index ids ("sha256:... path") */
     size_t n_datasets;
     char **manifests;       /* manifest sha256s of the batches used */
