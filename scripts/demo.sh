@@ -36,8 +36,9 @@ step "6. one row, and its nearest neighbours over the whole matrix" \
 "$TROUPE" persona show "$OUT/personas.h5" '#0' | head -n 4
 "$TROUPE" persona similar "$OUT/personas.h5" '#0' -k 5
 
-# The data stage on a small licensed batch made here (the embedded corpus is its own issue).
-rm -rf "$OUT/licensed"
+# The data stage on a small licensed batch made here. Its batch and keys are new each run,
+# so the ingest output starts afresh too (it keeps the revocation lists it has seen).
+rm -rf "$OUT/licensed" "$OUT/corpus"
 step "7. a licensor produces and signs a batch (keys, consent records, manifest)" \
     "scripts/example-batch.sh $OUT/licensed"
 scripts/example-batch.sh "$OUT/licensed" "$TROUPE" | tail -n 5
@@ -54,7 +55,7 @@ step "9. the same batch for a use its consents do not allow" \
 grep -E '^\| (CON|LIC|TER)-' "$OUT/audit-voice-cloning.md" | head -n 4
 
 # The embedded corpus: synthetic dialogues as signed batches, with planted problems.
-rm -rf "$OUT/synth"
+rm -rf "$OUT/synth" "$OUT/synth-corpus"
 step "10. synthesise the embedded corpus (espeak-ng + sox, signed train/validation/test batches)" \
     "troupe data synth --personas $OUT/personas.h5 -o $OUT/synth"
 "$TROUPE" data synth --personas "$OUT/personas.h5" -o "$OUT/synth"
@@ -84,5 +85,5 @@ echo "licensed batch:   $OUT/licensed/ (keys, keyring.yaml, revocations/, batch/
 echo "training shards:  $OUT/corpus/ (shards/, index.json, dataset-card.json, quarantine.yaml, audit.md)"
 echo "refused use:      $OUT/audit-voice-cloning.md"
 echo "embedded corpus:  $OUT/synth/ (corpus.yaml lists the planted problems); shards in $OUT/synth-corpus/"
-echo "training run:      $OUT/run/ (checkpoints/, metrics.jsonl, small.safetensors)"
+echo "training run:     $OUT/run/ (checkpoints/, metrics.jsonl, small.safetensors)"
 echo "stages not built yet: inference (troupe generate), RLHF, eval (see the issues)"
