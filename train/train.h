@@ -300,4 +300,42 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
 /* stop_after > 0: return after that many steps of this invocation, saving last.h5 as at the
  * end (an interruption that can be resumed; it is not part of the config). */
 
+/* ---------------------------------------------------------------- inference (train/infer.c)
+ * Incremental decoding of the model with a key/value cache; docs/inference.md. */
+
+enum { TRAIN_PARA_CLASSES = 30 }; /* the sum of train_para_classes */
+
+/* A decoder over a model's parameters (borrowed: the model must outlive it and its
+ * weights must not change while positions are cached). It holds the keys and values of
+ * every layer for max_seq positions. */
+typedef struct train_infer train_infer;
+core_status train_infer_create(const train_model *m, train_infer **out);
+void train_infer_free(train_infer *s); /* accepts NULL */
+/* Forgets every position: the next push is position 0. */
+void train_infer_reset(train_infer *s);
+/* Positions pushed so far. */
+int train_infer_length(const train_infer *s);
+/* Appends one position at index train_infer_length(s) and runs it through every block,
+ * attending to the cached positions and itself (the forward of docs/model.md, causal, no
+ * padding). kind TRAIN_POS_PERSONA: persona_or_frames holds TRAIN_PERSONA_DIM floats;
+ * TRAIN_POS_AUDIO: stack * TRAIN_N_MELS floats (stack frames of 80 mels, frame-major);
+ * TRAIN_POS_TOKEN: `token` in [0, TRAIN_VOCAB). logits_out (TRAIN_VOCAB floats, may be NULL)
+ * receives the LM head's logits at this position, i.e. the scores of the next token.
+ * Fails with CORE_ERR_LIMIT when max_seq positions are already cached, CORE_ERR_RANGE on a
+ * bad kind, token, or missing features; a failed push changes nothing. */
+core_status train_infer_push(train_infer *s, int kind, const float *persona_or_frames,
+                             int32_t token, float *logits_out);
+/* The paralinguistic heads on the mean of the final (post-lnf) hidden states of the audio
+ * positions pushed so far (0 when there are none, as in the model): cls[k] is head k's
+ * argmax (ties: the lower class); probs (may be NULL), TRAIN_PARA_CLASSES floats, the
+ * softmax of each head at its class offset (heads in train_para_names order). */
+core_status train_infer_para(train_infer *s, int32_t cls[TRAIN_N_HEADS_PARA], float *probs);
+/* Draws a token from logits[0..n): temperature <= 0 or top_k == 1 is greedy (the argmax,
+ * ties to the lower index, drawing nothing); otherwise softmax(logits / temperature)
+ * restricted to the top_k largest (top_k <= 0: all), then to the smallest most-likely prefix
+ * whose probability reaches top_p (top_p <= 0 or >= 1: no cut), renormalised, sampled with
+ * one core_rng_uniform draw from `rng`. Deterministic for a given rng state. */
+int32_t train_sample(const float *logits, int n, double temperature, int top_k, double top_p,
+                     core_rng *rng);
+
 #endif

@@ -1,0 +1,111 @@
+/* bench: one training step (forward, backward, AdamW) of a model size at B x T, ours, and the
+ * sgemm rate of this machine in the same run. Usage: train_step MODEL_YAML B T STEPS
+ * Prints "key value" lines; bench/train.sh puts them beside PyTorch's. */
+#include "train/train.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: train_step MODEL_YAML B T STEPS\n");
+        return 2;
+    }
+    int B = atoi(argv[2]), T = atoi(argv[3]), steps = atoi(argv[4]);
+    train_model_cfg mc;
+    if (core_cfg_load(&train_model_schema, argv[1], NULL, 0, &mc) != CORE_OK) {
+        fprintf(stderr, "train_step: %s\n", core_error_message());
+        return 2;
+    }
+    train_model *m;
+    if (train_model_create(&mc, B, &m) != CORE_OK) {
+        fprintf(stderr, "train_step: %s\n", core_error_message());
+        return 2;
+    }
+    train_model_init(m, 1);
+    train_adamw opt;
+    train_adamw_init(&opt, train_model_params(m));
+    train_adamw_cfg ac = {0.9, 0.95, 1e-8, 0.1};
+    /* A batch laid out like the loader's: persona, 64 history tokens, a quarter of the
+     * positions audio, BOS, the reply to the end. */
+    const int S = (int)mc.stack, F = S * TRAIN_N_MELS;
+    train_batch b = {B, T, calloc((size_t)B, TRAIN_PERSONA_DIM * sizeof(float)),
+                     calloc((size_t)B * T, 1), calloc((size_t)B * T, sizeof(int32_t)),
+                     calloc((size_t)B * T * F, sizeof(float)),
+                     calloc((size_t)B * T, sizeof(int32_t)),
+                     calloc((size_t)B, TRAIN_N_HEADS_PARA * sizeof(int32_t))};
+    core_rng r;
+    core_rng_init(&r, 1, "bench.batch");
+    for (int i = 0; i < B; i++) {
+        for (int j = 0; j < TRAIN_PERSONA_DIM; j++)
+            b.persona[i * TRAIN_PERSONA_DIM + j] = (float)core_rng_normal(&r) * 0.1f;
+        int t = 0, audio = T / 4;
+        b.kind[i * T + t++] = TRAIN_POS_PERSONA;
+        for (int k = 0; k < 64 && t < T; k++, t++) {
+            b.kind[i * T + t] = TRAIN_POS_TOKEN;
+            b.tokens[i * T + t] = (int32_t)core_rng_below(&r, 256);
+        }
+        for (int k = 0; k < audio && t < T; k++, t++) {
+            b.kind[i * T + t] = TRAIN_POS_AUDIO;
+            for (int f = 0; f < F; f++)
+                b.frames[((size_t)i * T + t) * F + f] = (float)core_rng_normal(&r);
+        }
+        for (; t < T; t++) {
+            b.kind[i * T + t] = TRAIN_POS_TOKEN;
+            b.tokens[i * T + t] = t == 64 + audio + 1 ? 256 : (int32_t)core_rng_below(&r, 256);
+            b.targets[i * T + t] = t + 1 < T ? (int32_t)core_rng_below(&r, 256) : 257;
+        }
+        for (int k = 0; k < TRAIN_N_HEADS_PARA; k++)
+            b.labels[i * TRAIN_N_HEADS_PARA + k] = (int32_t)core_rng_below(&r, 2);
+    }
+    double *times = malloc((size_t)steps * sizeof *times);
+    for (int s = -1; s < steps; s++) { /* one warm-up step */
+        double t0 = core_now();
+        train_model_zero_grad(m);
+        train_model_forward(m, &b);
+        train_model_backward(m, &b);
+        train_adamw_step(&opt, train_model_params(m), train_model_grads(m), 1e-4, &ac);
+        if (s >= 0)
+            times[s] = core_now() - t0;
+    }
+    qsort(times, (size_t)steps, sizeof *times, cmp_d);
+    double med = times[steps / 2];
+    size_t nparams = train_model_params(m)->count;
+    /* FLOPs of a step: 6 x parameters in matmuls x tokens, plus attention's 12 L T^2 d per
+     * sequence (forward 4 L T^2 d, backward twice that); embeddings and heads counted in
+     * the LM head's 6 V d per token. */
+    double d = (double)mc.d_model, L = (double)mc.n_layers, tok = (double)B * T;
+    double matmul = 12 * L * d * d + (double)TRAIN_VOCAB * d + d * F;
+    double flops = 6 * matmul * tok + 12 * L * (double)T * T * d * B;
+    /* sgemm rate in the same run, a size like the model's MLP */
+    int M = B * T < 4096 ? B * T : 4096, K = (int)d, N = 4 * (int)d;
+    float *A = calloc((size_t)M * K, sizeof(float)), *Bm = calloc((size_t)K * N, sizeof(float)),
+          *C = calloc((size_t)M * N, sizeof(float));
+    double best = 1e9;
+    for (int rep = 0; rep < 10; rep++) {
+        double t0 = core_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, Bm, N, 0.0f,
+                    C, N);
+        double dt = core_now() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    double sgemm = 2.0 * M * N * K / best;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("params %zu\nstep_ms %.1f\ntokens_per_s %.0f\nachieved_gflops %.2f\n"
+           "sgemm_gflops %.2f\nfraction_of_sgemm %.3f\npeak_rss_mb %ld\n",
+           nparams, med * 1e3, tok / med, flops / med / 1e9, sgemm / 1e9, flops / med / sgemm,
+           ru.ru_maxrss / 1024);
+    return 0;
+}
