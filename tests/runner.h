@@ -77,4 +77,28 @@ static int tests_passed, tests_failed;
 #define TEST_SUMMARY()                                                                             \
     (printf("%d passed, %d failed\n", tests_passed, tests_failed), tests_failed ? 1 : 0)
 
+#ifdef TROUPE_CORE_H
+#include <stdlib.h>
+#include <unistd.h>
+/* A committed fixture, `rel` under tests/fixtures/ ("layers/linear.h5"), found from the
+ * test binary's folder: build/tests/ or build/<variant>/tests/. malloc'd, or NULL. */
+static inline char *test_fixture_path(const char *rel)
+{
+    char *exe = core_exe_dir();
+    if (!exe)
+        return NULL;
+    static const char *const ups[] = {"/../..", "/../../.."};
+    char *found = NULL;
+    for (size_t i = 0; i < sizeof ups / sizeof *ups && !found; i++) {
+        char *p = core_sprintf("%s%s/tests/fixtures/%s", exe, ups[i], rel);
+        if (p && access(p, R_OK) == 0)
+            found = p;
+        else
+            free(p);
+    }
+    free(exe);
+    return found;
+}
+#endif
+
 #endif

@@ -15,23 +15,12 @@ static char *tmp_path(const char *name)
     return core_sprintf("%s/%s", tmpdir, name);
 }
 
-/* The committed fixtures, found from the test binary: build/tests/ or build/<variant>/tests/. */
+/* A committed fixture (tests/fixtures/logmel/). */
 static char *fixture_path(const char *name)
 {
-    char *exe = core_exe_dir();
-    if (!exe)
-        return NULL;
-    static const char *const ups[] = {"/../..", "/../../.."};
-    char *found = NULL;
-    for (size_t i = 0; i < sizeof ups / sizeof *ups && !found; i++) {
-        char *p = core_sprintf("%s%s/tests/fixtures/logmel/%s.h5", exe, ups[i], name);
-        if (p && access(p, R_OK) == 0)
-            found = p;
-        else
-            free(p);
-    }
-    free(exe);
-    return found;
+    char rel[256];
+    snprintf(rel, sizeof rel, "logmel/%s.h5", name);
+    return test_fixture_path(rel);
 }
 
 typedef struct fixture {

@@ -2,8 +2,8 @@
  * finite differences of a float forward (the loss summed in double), backward-twice-doubles
  * (bit for bit, proving += accumulation), and parity with a PyTorch float64 fixture
  * (scripts/make_layer_fixtures.py); attention's padding; the parameter block. */
-#include "tests/runner.h"
 #include "train/train.h"
+#include "tests/runner.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -84,23 +84,12 @@ static void check_doubled(const char *what, const float *once, const float *twic
 
 /* ---------------------------------------------------------------- fixtures */
 
-/* The committed fixtures, found from the test binary: build/tests/ or build/<variant>/tests/. */
+/* A committed fixture (tests/fixtures/layers/). */
 static char *fixture_path(const char *layer)
 {
-    char *exe = core_exe_dir();
-    if (!exe)
-        return NULL;
-    static const char *const ups[] = {"/../..", "/../../.."};
-    char *found = NULL;
-    for (size_t i = 0; i < sizeof ups / sizeof *ups && !found; i++) {
-        char *p = core_sprintf("%s%s/tests/fixtures/layers/%s.h5", exe, ups[i], layer);
-        if (p && access(p, R_OK) == 0)
-            found = p;
-        else
-            free(p);
-    }
-    free(exe);
-    return found;
+    char rel[256];
+    snprintf(rel, sizeof rel, "layers/%s.h5", layer);
+    return test_fixture_path(rel);
 }
 
 /* An open fixture file and the buffers read from it (freed together). */

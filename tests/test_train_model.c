@@ -1,8 +1,8 @@
 /* Tests of the model (train/model.c): parameter layout and count, whole-model parity with
  * a PyTorch float64 fixture (scripts/make_model_fixture.py), padding invariance, overfitting
  * one batch with plain SGD, seeded initialisation, and config errors. */
-#include "tests/runner.h"
 #include "train/train.h"
+#include "tests/runner.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -212,22 +212,12 @@ static void test_model_rejects_heads_not_dividing_width(void)
 
 /* ---------------------------------------------------------------- PyTorch parity */
 
+/* A committed fixture (tests/fixtures/model/). */
 static char *fixture_path(const char *name)
 {
-    char *exe = core_exe_dir();
-    if (!exe)
-        return NULL;
-    static const char *const ups[] = {"/../..", "/../../.."};
-    char *found = NULL;
-    for (size_t i = 0; i < sizeof ups / sizeof *ups && !found; i++) {
-        char *p = core_sprintf("%s%s/tests/fixtures/model/%s.h5", exe, ups[i], name);
-        if (p && access(p, R_OK) == 0)
-            found = p;
-        else
-            free(p);
-    }
-    free(exe);
-    return found;
+    char rel[256];
+    snprintf(rel, sizeof rel, "model/%s.h5", name);
+    return test_fixture_path(rel);
 }
 
 /* Reads dataset `name` as `t` into dst, requiring exactly n elements. */

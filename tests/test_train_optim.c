@@ -39,23 +39,12 @@ static void fill_randn(core_rng *r, float *x, size_t n)
         x[i] = (float)core_rng_normal(r);
 }
 
-/* The committed fixture, found from the test binary: build/tests/ or build/<variant>/tests/. */
+/* A committed fixture (tests/fixtures/optim/). */
 static char *fixture_path(const char *name)
 {
-    char *exe = core_exe_dir();
-    if (!exe)
-        return NULL;
-    static const char *const ups[] = {"/../..", "/../../.."};
-    char *found = NULL;
-    for (size_t i = 0; i < sizeof ups / sizeof *ups && !found; i++) {
-        char *p = core_sprintf("%s%s/tests/fixtures/optim/%s", exe, ups[i], name);
-        if (p && access(p, R_OK) == 0)
-            found = p;
-        else
-            free(p);
-    }
-    free(exe);
-    return found;
+    char rel[256];
+    snprintf(rel, sizeof rel, "optim/%s", name);
+    return test_fixture_path(rel);
 }
 
 static bool attr_f64(hid_t f, const char *name, double *v)
