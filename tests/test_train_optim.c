@@ -5,8 +5,8 @@
  *
  * TROUPE_TEST_KEEP=1 keeps the temporary folder (printed) for inspection, e.g. to open the
  * exported safetensors file with the numpy reader of docs/checkpoints.md. */
-#include "tests/runner.h"
 #include "train/train.h"
+#include "tests/runner.h"
 
 #include <dirent.h>
 #include <stdlib.h>
