@@ -94,5 +94,6 @@ int cli_config_main(int argc, char **argv);
 int cli_persona_main(int argc, char **argv);
 int cli_data_main(int argc, char **argv);
 int cli_train_main(int argc, char **argv);
+int cli_generate_main(int argc, char **argv);
 
 #endif

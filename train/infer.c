@@ -26,15 +26,15 @@ struct train_infer {
     int n_audio; /* audio positions pushed */
     const float *wte, *wpe, *persw, *persb, *audw, *audb, *lnfw, *lnfb;
     const float *paraw[TRAIN_N_HEADS_PARA], *parab[TRAIN_N_HEADS_PARA];
-    infer_layer *layer;     /* [L] */
-    float *kc, *vc;         /* [L, max_seq, d] */
-    float *x, *h, *qkv;     /* (d), (d), (3d) */
-    float *atty, *tmp, *z;  /* (d) each */
-    float *fch, *fchg;      /* (4d) */
-    float *att;             /* (max_seq) */
-    float *pool;            /* (d) sum of z over the audio positions */
-    float *pooled;          /* (d) */
-    float stat[2];          /* LayerNorm mean and rstd (unused) */
+    infer_layer *layer;    /* [L] */
+    float *kc, *vc;        /* [L, max_seq, d] */
+    float *x, *h, *qkv;    /* (d), (d), (3d) */
+    float *atty, *tmp, *z; /* (d) each */
+    float *fch, *fchg;     /* (4d) */
+    float *att;            /* (max_seq) */
+    float *pool;           /* (d) sum of z over the audio positions */
+    float *pooled;         /* (d) */
+    float stat[2];         /* LayerNorm mean and rstd (unused) */
 };
 
 /* The view `name`, which must exist with `count` floats (the model laid it out). */
@@ -73,7 +73,7 @@ core_status train_infer_create(const train_model *m, train_infer **out)
     s->layer = core_zalloc((size_t)s->L, sizeof *s->layer, "inference layers");
     s->kc = core_alloc(cache, sizeof(float), "inference key cache");
     s->vc = core_alloc(cache, sizeof(float), "inference value cache");
-    s->x = core_alloc(15 * d, sizeof(float), "inference scratch");
+    s->x = core_alloc(16 * d, sizeof(float), "inference scratch");
     s->att = core_alloc((size_t)s->max_seq, sizeof(float), "inference scratch");
     if (!s->layer || !s->kc || !s->vc || !s->x || !s->att) {
         train_infer_free(s);
@@ -85,7 +85,7 @@ core_status train_infer_create(const train_model *m, train_infer **out)
     s->tmp = s->atty + d;
     s->z = s->tmp + d;
     s->fch = s->z + d;        /* 4d */
-    s->fchg = s->fch + 4 * d; /* 4d, ends at 15d */
+    s->fchg = s->fch + 4 * d; /* 4d, ends at 16d */
     s->pool = core_zalloc(2 * d, sizeof(float), "inference pooling");
     if (!s->pool) {
         train_infer_free(s);
@@ -185,8 +185,8 @@ core_status train_infer_push(train_infer *s, int kind, const float *persona_or_f
         break;
     case TRAIN_POS_TOKEN:
         if (token < 0 || token >= TRAIN_VOCAB)
-            return CORE_ERR(CORE_ERR_RANGE, "inference: token %ld is outside [0, %d)",
-                            (long)token, TRAIN_VOCAB);
+            return CORE_ERR(CORE_ERR_RANGE, "inference: token %ld is outside [0, %d)", (long)token,
+                            TRAIN_VOCAB);
         e = s->wte + (size_t)token * D;
         break;
     default: return CORE_ERR(CORE_ERR_RANGE, "inference: position kind %d cannot be pushed", kind);
@@ -208,8 +208,8 @@ core_status train_infer_push(train_infer *s, int kind, const float *persona_or_f
         for (size_t hh = 0; hh < (size_t)NH; hh++) {
             const float *q = s->qkv + hh * hs;
             /* scores of the keys 0..t: scale * K (t+1, hs) @ q (hs) */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(t + 1), (int)hs, scale, kc + hh * hs,
-                        d, q, 1, 0.0f, s->att, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(t + 1), (int)hs, scale, kc + hh * hs, d,
+                        q, 1, 0.0f, s->att, 1);
             float maxv = -INFINITY;
             for (size_t t2 = 0; t2 <= t; t2++)
                 if (s->att[t2] > maxv)
