@@ -220,7 +220,9 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     train_adamw_cfg ac = {cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay};
     int bad_in_a_row = 0;
     int64_t evals_without_gain = 0;
-    core_progress *prog = core_progress_start("train", (uint64_t)cfg->max_steps, "steps");
+    /* A progress line every `every` steps (about 20 a run) at -v: step, loss, learning rate,
+     * gradient norm, tokens/s and the time left. */
+    const int64_t every = cfg->max_steps >= 20 ? cfg->max_steps / 20 : 1;
     double t_start = core_now();
     int64_t tokens_total = 0;
     while (step < cfg->max_steps) {
@@ -276,9 +278,14 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             if (st != CORE_OK)
                 break;
         }
-        core_progress_update(prog, (uint64_t)step);
-        core_log(CORE_LOG_DEBUG, "step %lld loss %.4f lr %.2e grad norm %.3f %.0f tok/s",
-                 (long long)step, loss, lr, norm, dt > 0 ? (double)tokens / dt : 0.0);
+        if (step % every == 0 || step == cfg->max_steps) {
+            double el = core_now() - t_start, left = el / (double)(step - res->resumed_from) *
+                                                     (double)(cfg->max_steps - step);
+            core_log(CORE_LOG_INFO,
+                     "step %lld/%lld  loss %.4f  lr %.2e  grad norm %.3f  %.0f tokens/s  ETA %.0fs",
+                     (long long)step, (long long)cfg->max_steps, loss, lr, norm,
+                     dt > 0 ? (double)tokens / dt : 0.0, left);
+        }
         bool last = step == cfg->max_steps;
         bool interrupted = stop_after > 0 && step - res->resumed_from >= stop_after && !last;
         if (vl && cfg->eval_every > 0 && (step % cfg->eval_every == 0 || last)) {
@@ -325,7 +332,6 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         if (last || interrupted)
             break;
     }
-    core_progress_finish(prog);
     res->steps = step;
     res->seconds = core_now() - t_start;
     res->tokens_per_s = res->seconds > 0 ? (double)tokens_total / res->seconds : 0;
