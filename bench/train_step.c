@@ -101,6 +101,68 @@ int main(int argc, char **argv)
             best = dt;
     }
     double sgemm = 2.0 * M * N * K / best;
+    /* Where the time goes: each layer alone at the model's shapes, forward + backward, times
+     * the number of times a step calls it (6 blocks), measured in this run. */
+    {
+        const int Nt = B * T, Cd = (int)mc.d_model, NH = (int)mc.n_heads, Lr = (int)mc.n_layers;
+        size_t big = (size_t)Nt * 4 * Cd;
+        float *x = calloc(big, sizeof(float)), *y = calloc(big, sizeof(float)),
+              *g = calloc(big, sizeof(float)), *dx = calloc(big, sizeof(float));
+        float *w = calloc((size_t)4 * Cd * Cd + (size_t)TRAIN_VOCAB * Cd, sizeof(float)),
+              *dw = calloc((size_t)4 * Cd * Cd + (size_t)TRAIN_VOCAB * Cd, sizeof(float));
+        float *bias = calloc((size_t)4 * Cd, sizeof(float)), *db = calloc((size_t)4 * Cd, sizeof(float));
+        float *mean = calloc((size_t)Nt, sizeof(float)), *rstd = calloc((size_t)Nt, sizeof(float));
+        size_t att_n = (size_t)B * NH * T * T;
+        float *pre = calloc(att_n, sizeof(float)), *att = calloc(att_n, sizeof(float)),
+              *dpre = calloc(att_n, sizeof(float)), *datt = calloc(att_n, sizeof(float));
+        float *logits = calloc((size_t)Nt * TRAIN_VOCAB, sizeof(float)),
+              *probs = calloc((size_t)Nt * TRAIN_VOCAB, sizeof(float)),
+              *losses = calloc((size_t)Nt, sizeof(float)), *dl = calloc((size_t)Nt, sizeof(float));
+        for (size_t i = 0; i < big; i++)
+            x[i] = (float)(i % 97) / 97.0f - 0.5f;
+        for (int i = 0; i < Nt; i++)
+            dl[i] = 1.0f / (float)Nt;
+        double t, part[6] = {0};
+        const char *names[6] = {"linear (qkv, proj, fc, mlp proj)", "attention", "layernorm",
+                                "gelu + residual", "LM head + cross-entropy", "total of parts"};
+/* run once first: fresh buffers fault their pages in on first touch, which a step does not pay */
+#define TIME(slot, times, expr)                                                             \
+    do {                                                                                   \
+        expr;                                                                              \
+        t = core_now();                                                                    \
+        expr;                                                                              \
+        part[slot] += (core_now() - t) * (times);                                          \
+    } while (0)
+        TIME(0, Lr, train_linear_forward(y, x, w, bias, Nt, Cd, 3 * Cd));
+        TIME(0, Lr, train_linear_backward(dx, dw, db, g, x, w, Nt, Cd, 3 * Cd));
+        TIME(0, Lr, train_linear_forward(y, x, w, bias, Nt, Cd, Cd));
+        TIME(0, Lr, train_linear_backward(dx, dw, db, g, x, w, Nt, Cd, Cd));
+        TIME(0, Lr, train_linear_forward(y, x, w, bias, Nt, Cd, 4 * Cd));
+        TIME(0, Lr, train_linear_backward(dx, dw, db, g, x, w, Nt, Cd, 4 * Cd));
+        TIME(0, Lr, train_linear_forward(y, x, w, bias, Nt, 4 * Cd, Cd));
+        TIME(0, Lr, train_linear_backward(dx, dw, db, g, x, w, Nt, 4 * Cd, Cd));
+        TIME(1, Lr, train_attention_forward(y, pre, att, x, NULL, B, T, Cd, NH));
+        TIME(1, Lr, train_attention_backward(dx, dpre, datt, g, x, att, NULL, B, T, Cd, NH));
+        TIME(2, 2 * Lr + 1, train_layernorm_forward(y, mean, rstd, x, w, bias, Nt, Cd));
+        TIME(2, 2 * Lr + 1, train_layernorm_backward(dx, dw, db, g, x, w, mean, rstd, Nt, Cd));
+        TIME(3, Lr, train_gelu_forward(y, x, (size_t)Nt * 4 * Cd));
+        TIME(3, Lr, train_gelu_backward(dx, x, g, (size_t)Nt * 4 * Cd));
+        TIME(3, 2 * Lr, train_residual_forward(y, x, g, (size_t)Nt * Cd));
+        TIME(3, 2 * Lr, train_residual_backward(dx, dw, g, (size_t)Nt * Cd));
+        TIME(4, 1, train_linear_forward(logits, x, w, NULL, Nt, Cd, TRAIN_VOCAB));
+        TIME(4, 1, train_softmax_xent_forward(losses, probs, logits, b.targets, Nt, TRAIN_VOCAB));
+        TIME(4, 1, train_softmax_xent_backward(g, probs, b.targets, dl, Nt, TRAIN_VOCAB));
+        TIME(4, 1, train_linear_backward(dx, dw, NULL, g, x, w, Nt, Cd, TRAIN_VOCAB));
+#undef TIME
+        for (int k = 0; k < 5; k++)
+            part[5] += part[k];
+        for (int k = 0; k < 6; k++)
+            printf("part %-34s %8.1f ms %5.1f%%\n", names[k], part[k] * 1e3,
+                   100 * part[k] / med);
+        free(x); free(y); free(g); free(dx); free(w); free(dw); free(bias); free(db);
+        free(mean); free(rstd); free(pre); free(att); free(dpre); free(datt);
+        free(logits); free(probs); free(losses); free(dl);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("params %zu\nstep_ms %.1f\ntokens_per_s %.0f\nachieved_gflops %.2f\n"

@@ -84,7 +84,7 @@ step "13. a reply for a held-out utterance, streamed (a few minutes of training:
 "$TROUPE" generate --checkpoint "$OUT/run/checkpoints/last.h5" --personas "$OUT/personas.h5" \
     --persona "$pid" --audio "$OUT/synth/test/audio/$wav" --max-tokens 60 --seed 1
 grep -A 12 "\"path\": \"audio/$wav\"" "$OUT/synth/test/manifest.yaml" | grep -m 1 '"text"' |
-    sed 's/^ */the utterance said: /'
+    sed 's/.*"text": "\(.*\)"/the user said (audio only reached the model): \1/'
 
 rows=$(sed -n 's/^.*: \([0-9]*\) rows x.*/\1/p' "$OUT/persona-stats.txt" | head -n 1)
 roles=$(ls "$OUT/roles" | wc -l)
