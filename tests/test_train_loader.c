@@ -279,6 +279,25 @@ static void test_resumed_training_ends_with_identical_checkpoint(void)
     free(aside);
 }
 
+static void test_non_finite_steps_are_skipped_then_stop_the_run(void)
+{
+    char *out = core_sprintf("%s/run-nan", tmpdir);
+    train_cfg c = run_cfg(out, 30);
+    /* An absurd learning rate blows the weights up after the first step; from then on every
+     * loss is non-finite, each such step is skipped, and the third in a row stops the run. */
+    c.lr = 1e30;
+    c.min_lr = 1e30;
+    c.warmup = 0;
+    c.grad_clip = 0;
+    c.nan_tolerance = 3;
+    train_result r;
+    CHECK_EQ_INT(train_run(&c, "cfg\n", NULL, 0, &r), CORE_ERR_CHECK);
+    CHECK_CONTAINS(core_error_message(), "not finite 3 steps in a row");
+    CHECK_EQ_INT(r.skipped, 3);
+    core_cfg_free(&train_schema, &c);
+    free(out);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-loader-XXXXXX");
@@ -295,6 +314,7 @@ int main(void)
     RUN(test_long_sequences_are_cut_to_max_seq);
     RUN(test_training_lowers_the_loss_and_writes_checkpoints);
     RUN(test_resumed_training_ends_with_identical_checkpoint);
+    RUN(test_non_finite_steps_are_skipped_then_stop_the_run);
     core_rmtree(tmpdir);
     return TEST_SUMMARY();
 }
