@@ -362,6 +362,21 @@ static int cmd_verify(int argc, char **argv)
     return rc;
 }
 
+/* Parses a command whose one argument is a YAML file and loads it; *doc is NULL when the
+ * command is done (--help) or failed (the error is printed). Returns the exit code so far. */
+static int parse_yaml_arg(const cli_spec *spec, int argc, char **argv, core_yaml_doc **doc)
+{
+    const char **pos;
+    size_t np;
+    int rc;
+    *doc = NULL;
+    if (!cli_parse(spec, argc, argv, &pos, &np, &rc))
+        return rc;
+    core_status st = core_yaml_load(pos[0], NULL, doc);
+    free(pos);
+    return st == CORE_OK ? CLI_OK : cli_fail(st);
+}
+
 static int cmd_canon(int argc, char **argv)
 {
     const char *out = NULL;
@@ -371,16 +386,11 @@ static int cmd_canon(int argc, char **argv)
                            "keys, quoted scalars,\nblock style), the form CAN-001 expects. Sign "
                            "the canonical bytes.",
                            opts, 1, 1, 1, NULL};
-    const char **pos;
-    size_t np;
-    int rc;
-    if (!cli_parse(&spec, argc, argv, &pos, &np, &rc))
-        return rc;
     core_yaml_doc *doc;
-    core_status st = core_yaml_load(pos[0], NULL, &doc);
-    free(pos);
-    if (st != CORE_OK)
-        return cli_fail(st);
+    int rc = parse_yaml_arg(&spec, argc, argv, &doc);
+    if (rc != CLI_OK || !doc)
+        return rc;
+    core_status st = CORE_OK;
     char *y = data_canonical_yaml(doc);
     core_yaml_free(doc);
     if (!y)
@@ -407,16 +417,10 @@ static int cmd_merkle(int argc, char **argv)
                            "manifest, the values its\n'integrity' map must hold "
                            "(docs/governance.md defines the leaves).",
                            NULL, 0, 1, 1, NULL};
-    const char **pos;
-    size_t np;
-    int rc;
-    if (!cli_parse(&spec, argc, argv, &pos, &np, &rc))
-        return rc;
     core_yaml_doc *doc;
-    core_status st = core_yaml_load(pos[0], NULL, &doc);
-    free(pos);
-    if (st != CORE_OK)
-        return cli_fail(st);
+    int rc = parse_yaml_arg(&spec, argc, argv, &doc);
+    if (rc != CLI_OK || !doc)
+        return rc;
     const core_yaml_node *recs = core_yaml_get(core_yaml_root(doc), "recordings");
     size_t n = recs && recs->kind == CORE_YAML_SEQ ? recs->n : 0;
     data_leaf *l = calloc(n ? n : 1, sizeof *l);

@@ -7,7 +7,7 @@
  * coherent answer). An item is either a statement, used as written, or an action (a verb
  * phrase) that a frame turns into an instruction or a suggestion in the reply's register.
  *
- * Table text carries three placeholders, resolved when a sentence is rendered:
+ * Table text carries three slots, filled when a sentence is rendered:
  *   @  "you" in Mandarin: 您 in the formal register, 你 otherwise;
  *   #  "we" in Mandarin: 咱们 in the casual register, 我们 otherwise;
  *   ^  an intensifier slot before an adjective or adverb: a drawn intensifier at high energy,
@@ -887,7 +887,7 @@ static bool ends_with(const sb *b, const char *suffix)
 }
 
 /* Renders one sentence into `out` (separated by a space in English): `frame` (may be NULL)
- * with {a}/{A} replaced by `text`, then placeholders, register and energy; `exclaim` turns
+ * with {a}/{A} replaced by `text`, then the other slots, register and energy; `exclaim` turns
  * a final full stop into an exclamation mark (at high energy). */
 static void render(sb *out, const rctx *c, const char *frame, const char *text, bool exclaim)
 {

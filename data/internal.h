@@ -17,7 +17,7 @@ typedef enum dtype {
     T_STRS,     /* list of strings (each checked against choices when set) */
     T_MAP,      /* nested map with `sub` fields */
     T_MAPS,     /* list of maps with `sub` fields */
-    T_LANG,     /* BCP 47 primary tag: 2-3 lowercase letters, optional -Xxxx/-XX */
+    T_LANG,     /* BCP 47 primary tag: 2-3 lowercase letters, optional script (-Hans) or region (-CN) */
     T_TERR,     /* ISO 3166-1 alpha-2 (two capitals) */
     T_TERRS,    /* list of T_TERR */
     T_SEMVER,   /* MAJOR.MINOR.PATCH */

@@ -228,7 +228,7 @@ static bool is_lang(const char *s)
         return false;
     if (!s[n])
         return true;
-    /* one subtag: -Xxxx (script) or -XX (region) */
+    /* one subtag: a script (-Hans) or a region (-CN) */
     const char *t = s + n + 1;
     if (s[n] != '-')
         return false;
