@@ -208,7 +208,8 @@ size_t train_loader_size(const train_loader *l);
 size_t train_loader_batches(const train_loader *l); /* per epoch */
 /* The next batch (owned by the loader, valid until the next call); epochs roll over. */
 const train_batch *train_loader_next(train_loader *l);
-/* The position (epoch, next batch, utterance count, 0) and going back to it. */
+/* The position (epoch, next batch, utterance count, 0) and going back to it; seek ignores
+ * the last word, which the trainer uses for its early-stopping count. */
 void train_loader_cursor(const train_loader *l, uint64_t cursor[4]);
 core_status train_loader_seek(train_loader *l, const uint64_t cursor[4]);
 /* Lineage: sha256 of the sorted LF-joined recording ids, and the manifests used. */

@@ -219,7 +219,8 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     }
     train_adamw_cfg ac = {cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay};
     int bad_in_a_row = 0;
-    int64_t evals_without_gain = 0;
+    /* the loader's cursor leaves its last word to us: evaluations without improvement */
+    int64_t evals_without_gain = res->resumed_from ? (int64_t)meta.cursor[3] : 0;
     /* A progress line every `every` steps (about 20 a run) at -v: step, loss, learning rate,
      * gradient norm, tokens/s and the time left. */
     const int64_t every = cfg->max_steps >= 20 ? cfg->max_steps / 20 : 1;
@@ -310,6 +311,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
                 evals_without_gain = 0;
                 meta.step = step;
                 train_loader_cursor(tl, meta.cursor);
+                meta.cursor[3] = (uint64_t)evals_without_gain; /* early-stop state */
                 meta.parent_sha256 = parent;
                 snprintf(path, sizeof path, "%s/best.h5", ckdir);
                 CORE_TRY(train_ckpt_save(path, params, &opt, &meta));
@@ -321,6 +323,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         if ((cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0) || last || interrupted) {
             meta.step = step;
             train_loader_cursor(tl, meta.cursor);
+            meta.cursor[3] = (uint64_t)evals_without_gain; /* early-stop state */
             meta.parent_sha256 = parent;
             ckpt_name(path, sizeof path, ckdir, step);
             CORE_TRY(train_ckpt_save(path, params, &opt, &meta));
