@@ -5,6 +5,8 @@
 #define TROUPE_TESTS_RUNNER_H
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,6 +75,18 @@ static int tests_passed, tests_failed;
         }                                                                                          \
         fflush(stdout);                                                                            \
     } while (0)
+
+/* Makes a fresh folder /tmp/troupe-test-<name>-<6 random characters> (mkdtemp) in buf;
+ * false on failure. Tests remove it at the end. */
+static inline bool test_tmpdir(char *buf, size_t n, const char *name)
+{
+    int len = snprintf(buf, n, "/tmp/troupe-test-%s-", name);
+    if (len < 0 || (size_t)len + 7 > n)
+        return false;
+    memset(buf + len, 'X', 6); /* mkdtemp's template: it replaces these six */
+    buf[len + 6] = '\0';
+    return mkdtemp(buf) != NULL;
+}
 
 #define TEST_SUMMARY()                                                                             \
     (printf("%d passed, %d failed\n", tests_passed, tests_failed), tests_failed ? 1 : 0)

@@ -237,8 +237,7 @@ static void test_data_commands_sign_verify_and_refuse_bad_use(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-cli-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "cli"))
         return 1;
     char *exe = core_exe_dir();
     snprintf(troupe, sizeof troupe, "%s/../troupe", exe);

@@ -588,8 +588,7 @@ static void test_config_defaults_file_must_set_every_key(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-core-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "core"))
         return 1;
     char *cfgdir = core_sprintf("%s/configs/test", tmpdir);
     core_mkdir_p(cfgdir);

@@ -1070,8 +1070,7 @@ static void test_purposes_and_times_parse_strictly(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-data-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "data"))
         return 1;
     core_log_set_level(CORE_LOG_ERROR);
     make_key(&licensor, 1, "licensor");

@@ -486,8 +486,7 @@ static void test_load_of_missing_file_names_it(void)
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/troupe-test-audio-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "audio")) {
         perror("mkdtemp");
         return 1;
     }

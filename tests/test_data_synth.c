@@ -150,8 +150,7 @@ static void test_synth_is_byte_identical_whatever_the_thread_count(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-synth-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "synth"))
         return 1;
     core_log_set_level(CORE_LOG_ERROR);
     char *roles = core_sprintf("%s/roles", tmpdir);

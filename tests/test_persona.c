@@ -516,8 +516,7 @@ static void test_failed_build_leaves_no_output_behind(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-persona-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "persona"))
         return 1;
     core_log_set_level(CORE_LOG_ERROR);
     RUN(test_role_loads_valid_file);

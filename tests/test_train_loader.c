@@ -300,8 +300,7 @@ static void test_non_finite_steps_are_skipped_then_stop_the_run(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/troupe-test-loader-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "loader"))
         return 1;
     core_log_set_level(CORE_LOG_ERROR);
     if (setup() != 0) {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char tmpdir[] = "/tmp/troupe-test-optim-XXXXXX";
+static char tmpdir[256];
 
 static char *tmp_file(const char *name)
 {
@@ -609,7 +609,7 @@ done:
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir)) {
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "optim")) {
         perror("mkdtemp");
         return 1;
     }
