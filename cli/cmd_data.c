@@ -270,6 +270,29 @@ static const char *payload_type(const char *cmd, const char *type, const char *f
     return found;
 }
 
+/* Parses a command on one signed FILE whose option `*required` (named `what`) must be
+ * given, and finds the payload type (--type or the file's schema). *file is NULL when the
+ * command is done (--help) or failed (the error printed); returns the exit code so far. */
+static int parse_signed_file(const cli_spec *spec, int argc, char **argv,
+                             const char *const *required, const char *what, const char *type,
+                             const char **file, const char **pt)
+{
+    const char **pos;
+    size_t np;
+    int rc;
+    *file = NULL;
+    if (!cli_parse(spec, argc, argv, &pos, &np, &rc))
+        return rc;
+    const char *f = pos[0];
+    free(pos);
+    if (!*required)
+        return cli_usage_error("%s: %s is required", spec->name, what);
+    if (!(*pt = payload_type(spec->name, type, f)))
+        return CLI_USAGE;
+    *file = f;
+    return CLI_OK;
+}
+
 static int cmd_sign(int argc, char **argv)
 {
     const char *key = NULL, *type = NULL, *env = NULL;
@@ -284,18 +307,10 @@ static int cmd_sign(int argc, char **argv)
                            "exists and is for the\nsame bytes, the signature is added to it "
                            "(co-signing: licensor and curator).",
                            opts, sizeof opts / sizeof *opts, 1, 1, NULL};
-    const char **pos;
-    size_t np;
-    int rc;
-    if (!cli_parse(&spec, argc, argv, &pos, &np, &rc))
+    const char *file, *pt;
+    int rc = parse_signed_file(&spec, argc, argv, &key, "--key", type, &file, &pt);
+    if (rc != CLI_OK || !file)
         return rc;
-    const char *file = pos[0];
-    free(pos);
-    if (!key)
-        return cli_usage_error("%s: --key is required", spec.name);
-    const char *pt = payload_type(spec.name, type, file);
-    if (!pt)
-        return CLI_USAGE;
     char *def = env ? NULL : core_sprintf("%s.dsse.json", file);
     core_status st = data_sign_file(file, pt, key, env ? env : def);
     if (st == CORE_OK)
@@ -318,21 +333,13 @@ static int cmd_verify(int argc, char **argv)
                            "prints who signed\nand with which roles. Exit 1 if any signature "
                            "fails.",
                            opts, sizeof opts / sizeof *opts, 1, 1, NULL};
-    const char **pos;
-    size_t np;
-    int rc;
-    if (!cli_parse(&spec, argc, argv, &pos, &np, &rc))
+    const char *file, *pt;
+    int rc = parse_signed_file(&spec, argc, argv, &keyring, "--keyring", type, &file, &pt);
+    if (rc != CLI_OK || !file)
         return rc;
-    const char *file = pos[0];
-    free(pos);
-    if (!keyring)
-        return cli_usage_error("%s: --keyring is required", spec.name);
     int64_t t = (int64_t)time(NULL);
     if (at && !data_time_parse(at, &t))
         return cli_usage_error("%s: --at '%s' is not YYYY-MM-DDTHH:MM:SSZ", spec.name, at);
-    const char *pt = payload_type(spec.name, type, file);
-    if (!pt)
-        return CLI_USAGE;
     data_keyring kr;
     core_status st = data_keyring_load(keyring, &kr);
     if (st != CORE_OK)
