@@ -65,8 +65,26 @@ static int cmd_run(int argc, char **argv)
         return rc;
     char *yaml = core_cfg_emit(&train_schema, &cfg);
     train_result r;
-    core_status st = yaml ? train_run(&cfg, yaml, resume, stop_after, &r) : core_error_code();
-    if (st == CORE_OK) {
+    /* Under mpirun or srun every rank runs this; without a launcher there is no MPI. */
+    core_status st = yaml ? train_dist_init(&argc, &argv) : core_error_code();
+    if (st == CORE_OK)
+        st = train_run(&cfg, yaml, resume, stop_after, &r);
+    if (st != CORE_OK && train_dist_size() > 1) {
+        /* the other ranks may be waiting for this one: stop the whole job */
+        cli_fail(st);
+        train_dist_abort(1);
+    }
+    const bool lead = train_dist_rank() == 0;
+    const int nranks = train_dist_size();
+    train_dist_finalize();
+    if (st == CORE_OK && lead) {
+        if (nranks > 1)
+            printf("train: %d ranks (data parallel)\n", nranks);
+        if (nranks > 1)
+            printf("train: gradient exchange %.2f s in flight, %.2f s waited for (%.0f%% hidden "
+                   "behind the backward)\n",
+                   r.comm_total_s, r.comm_wait_s,
+                   r.comm_total_s > 0 ? 100.0 * (1.0 - r.comm_wait_s / r.comm_total_s) : 0.0);
         if (r.resumed_from)
             printf("train: resumed at step %lld\n", (long long)r.resumed_from);
         printf("train: %lld steps in %.1f s (%.0f tokens/s), loss %.4f -> %.4f%s\n",

@@ -113,6 +113,34 @@ static inline char *test_fixture_path(const char *rel)
     free(exe);
     return found;
 }
+
+#include <sys/wait.h>
+/* Runs a shell command, its stdout and stderr together into *out (malloc'd); returns its
+ * exit code, or -1 when it did not exit normally. */
+static inline int test_run(const char *cmd, char **out)
+{
+    char *full = core_sprintf("%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    free(full);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = calloc(1, cap);
+    size_t r;
+    while (p && buf && (r = fread(buf + n, 1, cap - 1 - n, p)) > 0) {
+        n += r;
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf)
+        buf[n] = '\0';
+    int st = p ? pclose(p) : -1;
+    *out = buf;
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 #endif
 
 #endif

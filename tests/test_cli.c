@@ -13,23 +13,10 @@ static char troupe[4096];
 /* Runs troupe with `args` (shell words); returns the exit code, output in *out. */
 static int run(const char *args, char **out)
 {
-    char *cmd = core_sprintf("%s %s 2>&1", troupe, args);
-    FILE *p = popen(cmd, "r");
+    char *cmd = core_sprintf("%s %s", troupe, args);
+    int rc = test_run(cmd, out);
     free(cmd);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = calloc(1, cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - 1 - n, p)) > 0) {
-        n += r;
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 static char *write_file(const char *name, const char *text)

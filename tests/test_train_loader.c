@@ -5,6 +5,7 @@
 #include "persona/persona.h"
 #include "train/train.h"
 #include "tests/runner.h"
+#include "tests/train_corpus.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,69 +14,7 @@ static char tmpdir[256], personas[400], corpus[400];
 
 static int setup(void)
 {
-    char *roles = core_sprintf("%s/roles", tmpdir);
-    core_mkdir_p(roles);
-    const char *langs[2] = {"\"en\"", "\"en\", \"zh\""};
-    for (int i = 0; i < 2; i++) {
-        char *p = core_sprintf("%s/loader-%d.yaml", roles, i);
-        FILE *f = fopen(p, "w");
-        fprintf(f,
-                "schema: \"troupe.role/1\"\nid: \"loader-%d\"\nnames: {en: \"T\", zh: \"测\"}\n"
-                "archetype: \"assistant\"\noccupation: \"support\"\n"
-                "description: \"A patient engineer who explains one step at a time.\"\n"
-                "languages: [%s]\n"
-                "traits: {openness: 0.6, conscientiousness: 0.9, extraversion: 0.3, "
-                "agreeableness: 0.8, neuroticism: 0.1}\n"
-                "style: {formality: 0.7, warmth: 0.8, energy: 0.4, verbosity: 0.5, humour: 0.3, "
-                "empathy: 0.9, assertiveness: 0.4}\n"
-                "prosody: {pitch_offset_st: -1.0, pitch_range_st: 5, speech_rate_wpm: 135, "
-                "pause_rate_pm: 14, loudness_db: -1}\n"
-                "emotion: {baseline: \"calm\", range: [\"calm\"]}\nscenes: [\"office\"]\n"
-                "catchphrases: [\"One step at a time.\"]\ntaboos: [\"never rude\"]\n"
-                "domains: [\"networking\"]\nprovenance: {author: \"t\", licence: \"CC0-1.0\", "
-                "created_at: \"2026-11-23T00:00:00Z\", parent: null}\n",
-                i, langs[i]);
-        fclose(f);
-        free(p);
-    }
-    persona_set set;
-    persona_expand_cfg ec;
-    const char *esets[] = {"axes=language"};
-    snprintf(personas, sizeof personas, "%s/personas.h5", tmpdir);
-    persona_build_stats bs;
-    if (persona_set_load(roles, &set, NULL) != CORE_OK ||
-        core_cfg_load(&persona_expand_schema, NULL, esets, 1, &ec) != CORE_OK ||
-        persona_build(&ec, NULL, &set, NULL, 0, personas, &bs) != CORE_OK)
-        return 1;
-    persona_set_free(&set);
-    core_cfg_free(&persona_expand_schema, &ec);
-    free(roles);
-    data_synth_cfg sc;
-    const char *ssets[] = {"dialogues=10", "problems=false", "splits.validation=0.2",
-                           "splits.test=0.2"};
-    char *out = core_sprintf("%s/synth", tmpdir);
-    data_synth_stats ss;
-    if (core_cfg_load(&data_synth_schema, NULL, ssets, 4, &sc) != CORE_OK ||
-        data_synth(&sc, personas, out, &ss) != CORE_OK)
-        return 1;
-    core_cfg_free(&data_synth_schema, &sc);
-    char *b[3] = {core_sprintf("%s/train", out), core_sprintf("%s/validation", out),
-                  core_sprintf("%s/test", out)};
-    char *kr = core_sprintf("%s/keyring.yaml", out), *rv = core_sprintf("%s/revocations", out);
-    data_options o = {.keyring = kr, .revocations = rv};
-    data_purposes_parse("training", &o.use.purposes);
-    memcpy(o.use.territory, "GB", 3);
-    o.use.allow_synthetic = true;
-    data_time_parse("2026-11-23T12:00:00Z", &o.use.at);
-    snprintf(corpus, sizeof corpus, "%s/corpus", tmpdir);
-    data_ingest_stats is;
-    core_status st = data_ingest((const char *const *)b, 3, &o, corpus, 2, &is);
-    for (int k = 0; k < 3; k++)
-        free(b[k]);
-    free(kr);
-    free(rv);
-    free(out);
-    return st != CORE_OK;
+    return test_train_corpus(tmpdir, personas, sizeof personas, corpus, sizeof corpus);
 }
 
 static train_loader *open_loader(const char *split, int batch, int max_seq, uint64_t seed)

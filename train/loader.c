@@ -16,7 +16,8 @@
 
 typedef struct utt {
     float persona[TRAIN_PERSONA_DIM];
-    size_t mel_off, frames;                 /* rows of the loader's mel block */
+    size_t mel_off, frames;                 /* rows of its shard's /mel */
+    uint32_t shard;                         /* index into the loader's open shards */
     size_t hist_off, reply_off;             /* into the loader's token block */
     size_t n_history, n_reply;
     int32_t labels[TRAIN_N_HEADS_PARA];
@@ -27,7 +28,11 @@ struct train_loader {
     train_loader_cfg cfg;
     utt *u;
     size_t n;
-    float *mel;
+    hid_t *shard_files, *shard_mel; /* open shards and their /mel, read batch by batch */
+    size_t n_shards;
+    float *mel;                     /* scratch: one utterance's frames */
+    size_t mel_cap;
+    uint64_t read_errors; /* frames that could not be read after opening */
     int32_t *tokens;
     size_t *order; /* this epoch's utterance order, batches contiguous */
     size_t n_batches;
@@ -63,6 +68,13 @@ void train_loader_free(train_loader *l)
     if (!l)
         return;
     free(l->u);
+    for (size_t i = 0; i < l->n_shards; i++) {
+        if (l->shard_mel[i] >= 0)
+            H5Dclose(l->shard_mel[i]);
+        core_h5_close(l->shard_files[i]);
+    }
+    free(l->shard_files);
+    free(l->shard_mel);
     free(l->mel);
     free(l->tokens);
     free(l->order);
@@ -81,7 +93,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Reads one shard's utterances, appending to the loader's arrays. */
+/* Reads one shard's utterances, appending to the loader's arrays, and keeps the shard open:
+ * the log-mel frames, nearly all of its bytes, are read batch by batch, so that with data
+ * parallelism each rank reads only the utterances of its own micro-batches. */
 static core_status read_shard(train_loader *l, const char *path, const persona_matrix *pm,
                               hid_t pf, char ***ids, size_t *n_ids)
 {
@@ -89,7 +103,6 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
     core_status st = core_h5_open(path, &f);
     if (st != CORE_OK)
         return st;
-    float *mel = NULL;
     uint64_t *moff = NULL, *hoff = NULL, *roff = NULL;
     int32_t *hist = NULL, *resp = NULL, *lab[6] = {NULL};
     uint8_t *spans = NULL;
@@ -98,38 +111,61 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
     int rank;
     hsize_t dims[8], sdims[8];
     CORE_TRY(core_h5_check_format(f, path, "troupe.shard/1"));
-    CORE_TRY(core_h5_read(f, "/mel", CORE_H5_F32, &rank, dims, (void **)&mel));
+    hid_t *nf = core_realloc(l->shard_files, l->n_shards + 1, sizeof(hid_t), path);
+    if (nf)
+        l->shard_files = nf;
+    hid_t *nd = nf ? core_realloc(l->shard_mel, l->n_shards + 1, sizeof(hid_t), path) : NULL;
+    if (!nd) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    l->shard_mel = nd;
+    const uint32_t shard = (uint32_t)l->n_shards;
+    l->shard_files[shard] = f;
+    l->shard_mel[shard] = H5Dopen2(f, "/mel", H5P_DEFAULT);
+    l->n_shards++;
+    f = H5I_INVALID_HID; /* the loader closes it */
+    if (l->shard_mel[shard] < 0) {
+        st = CORE_ERR(CORE_ERR_FORMAT, "%s: no /mel dataset", path);
+        goto done;
+    }
+    {
+        hid_t sp = H5Dget_space(l->shard_mel[shard]);
+        int r = H5Sget_simple_extent_ndims(sp);
+        if (r == 2)
+            H5Sget_simple_extent_dims(sp, dims, NULL);
+        H5Sclose(sp);
+        if (r != 2 || dims[1] != TRAIN_N_MELS) {
+            st = CORE_ERR(CORE_ERR_FORMAT, "%s: /mel is not (frames, %d)", path, TRAIN_N_MELS);
+            goto done;
+        }
+    }
     size_t total_frames = dims[0];
-    CORE_TRY(core_h5_read(f, "/mel_offsets", CORE_H5_U64, &rank, dims, (void **)&moff));
+    hid_t fh = l->shard_files[shard];
+    CORE_TRY(core_h5_read(fh, "/mel_offsets", CORE_H5_U64, &rank, dims, (void **)&moff));
     size_t n = dims[0] - 1;
-    CORE_TRY(core_h5_read(f, "/tokens/history", CORE_H5_I32, &rank, dims, (void **)&hist));
+    CORE_TRY(core_h5_read(fh, "/tokens/history", CORE_H5_I32, &rank, dims, (void **)&hist));
     size_t nh = dims[0];
-    CORE_TRY(core_h5_read(f, "/tokens/history_offsets", CORE_H5_U64, &rank, dims, (void **)&hoff));
-    CORE_TRY(core_h5_read(f, "/tokens/response", CORE_H5_I32, &rank, dims, (void **)&resp));
+    CORE_TRY(core_h5_read(fh, "/tokens/history_offsets", CORE_H5_U64, &rank, dims, (void **)&hoff));
+    CORE_TRY(core_h5_read(fh, "/tokens/response", CORE_H5_I32, &rank, dims, (void **)&resp));
     size_t nresp = dims[0];
-    CORE_TRY(core_h5_read(f, "/tokens/response_offsets", CORE_H5_U64, &rank, dims, (void **)&roff));
+    CORE_TRY(core_h5_read(fh, "/tokens/response_offsets", CORE_H5_U64, &rank, dims, (void **)&roff));
     static const char *const dimnames[5] = {"/labels/emotion", "/labels/speed", "/labels/pitch",
                                             "/labels/gender", "/labels/language"};
     for (int k = 0; k < 5; k++)
-        CORE_TRY(core_h5_read(f, dimnames[k], CORE_H5_I32, &rank, dims, (void **)&lab[k]));
-    CORE_TRY(core_h5_read(f, "/labels/spans", CORE_H5_U8, &rank, sdims, (void **)&spans));
-    CORE_TRY(core_h5_read_strs(f, "/persona_id", &persona, &np));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/recording_id", &rec, &nr));
+        CORE_TRY(core_h5_read(fh, dimnames[k], CORE_H5_I32, &rank, dims, (void **)&lab[k]));
+    CORE_TRY(core_h5_read(fh, "/labels/spans", CORE_H5_U8, &rank, sdims, (void **)&spans));
+    CORE_TRY(core_h5_read_strs(fh, "/persona_id", &persona, &np));
+    CORE_TRY(core_h5_read_strs(fh, "/provenance/recording_id", &rec, &nr));
     if (np != n || nr != n || sdims[0] != n || sdims[1] < 2) {
         st = CORE_ERR(CORE_ERR_FORMAT, "%s: columns disagree on the number of utterances", path);
         goto done;
     }
-    /* Grow the loader's blocks: mel and tokens are appended, pointers fixed up at the end. */
-    size_t old_frames = 0;
-    for (size_t i = 0; i < l->n; i++)
-        old_frames += l->u[i].frames;
-    float *nm = core_realloc(l->mel, old_frames + total_frames, TRAIN_N_MELS * sizeof(float), path);
-    if (!nm) {
-        st = CORE_ERR_NOMEM;
+    if (moff[n] != total_frames) {
+        st = CORE_ERR(CORE_ERR_FORMAT, "%s: /mel_offsets ends at %llu, /mel has %zu frames", path,
+                      (unsigned long long)moff[n], total_frames);
         goto done;
     }
-    l->mel = nm;
-    memcpy(l->mel + old_frames * TRAIN_N_MELS, mel, total_frames * TRAIN_N_MELS * sizeof(float));
     size_t old_tokens = 0;
     for (size_t i = 0; i < l->n; i++)
         old_tokens += l->u[i].n_history + l->u[i].n_reply;
@@ -151,7 +187,10 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
         utt *x = &l->u[l->n + i];
         memset(x, 0, sizeof *x);
         x->frames = moff[i + 1] - moff[i];
-        x->mel_off = old_frames + moff[i];
+        x->mel_off = moff[i];
+        x->shard = shard;
+        if (x->frames > l->mel_cap)
+            l->mel_cap = x->frames;
         x->n_history = hoff[i + 1] - hoff[i];
         x->n_reply = roff[i + 1] - roff[i];
         x->hist_off = old_tokens;
@@ -183,7 +222,6 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
     }
     l->n += n;
 done:
-    free(mel);
     free(moff);
     free(hoff);
     free(roff);
@@ -320,8 +358,9 @@ core_status train_loader_open(const train_loader_cfg *cfg, train_loader **out)
     l->b.frames = core_zalloc(B * T, F * sizeof(float), "batch");
     l->b.targets = core_zalloc(B * T, sizeof(int32_t), "batch");
     l->b.labels = core_zalloc(B, TRAIN_N_HEADS_PARA * sizeof(int32_t), "batch");
+    l->mel = core_zalloc(l->mel_cap ? l->mel_cap : 1, TRAIN_N_MELS * sizeof(float), "loader");
     if (!l->order || !l->b.persona || !l->b.kind || !l->b.tokens || !l->b.frames ||
-        !l->b.targets || !l->b.labels) {
+        !l->b.targets || !l->b.labels || !l->mel) {
         st = CORE_ERR_NOMEM;
         goto done;
     }
@@ -340,6 +379,7 @@ done:
 }
 
 size_t train_loader_size(const train_loader *l) { return l->n; }
+uint64_t train_loader_read_errors(const train_loader *l) { return l->read_errors; }
 size_t train_loader_batches(const train_loader *l) { return l->n_batches; }
 const char *train_loader_recordings_sha256(const train_loader *l) { return l->recordings_sha256; }
 const char *const *train_loader_manifests(const train_loader *l, size_t *n)
@@ -369,17 +409,30 @@ core_status train_loader_seek(train_loader *l, const uint64_t cursor[4])
     return CORE_OK;
 }
 
-const train_batch *train_loader_next(train_loader *l)
+/* Moves the cursor over the next batch: its first position in the order, and its size. */
+static size_t advance(train_loader *l, size_t *nb)
 {
     if (l->next >= l->n_batches) {
         l->epoch++;
         l->next = 0;
         plan_epoch(l);
     }
-    const train_loader_cfg *c = &l->cfg;
-    size_t B = (size_t)c->batch, first = (size_t)l->next * B;
-    size_t nb = l->n - first < B ? l->n - first : B;
+    size_t B = (size_t)l->cfg.batch, first = (size_t)l->next * B;
+    *nb = l->n - first < B ? l->n - first : B;
     l->next++;
+    return first;
+}
+
+void train_loader_skip(train_loader *l)
+{
+    size_t nb;
+    advance(l, &nb);
+}
+
+const train_batch *train_loader_next(train_loader *l)
+{
+    const train_loader_cfg *c = &l->cfg;
+    size_t nb, first = advance(l, &nb);
     train_batch *b = &l->b;
     int T = 0;
     for (size_t i = 0; i < nb; i++)
@@ -395,7 +448,14 @@ const train_batch *train_loader_next(train_loader *l)
         b->targets[i] = -1;
     for (size_t i = 0; i < nb; i++) {
         const utt *x = &l->u[l->order[first + i]];
-        const float *mel = l->mel + x->mel_off * TRAIN_N_MELS;
+        const float *mel = l->mel;
+        if (x->frames && core_h5_read_rows(l->shard_mel[x->shard], CORE_H5_F32, x->mel_off,
+                                           x->frames, l->mel) != CORE_OK) {
+            /* the shard was readable when opened: a vanished or damaged file; the batch
+             * goes on without this utterance's audio and the error is kept for the caller */
+            l->read_errors++;
+            memset(l->mel, 0, x->frames * TRAIN_N_MELS * sizeof(float));
+        }
         const int32_t *history = l->tokens + x->hist_off, *reply = l->tokens + x->reply_off;
         size_t h, a, r;
         len_of(c, x, &h, &a, &r);

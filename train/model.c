@@ -103,6 +103,8 @@ struct train_model {
     float para_inv[TRAIN_N_HEADS_PARA]; /* para_weight / labelled count of the last forward */
     float token_inv;                    /* 1 / reply tokens of the last forward */
     train_model_stats stats;
+    train_grad_hook grad_hook; /* told each gradient range the backward has completed */
+    void *grad_ctx;
 };
 
 static core_status check_cfg(const train_model_cfg *c)
@@ -369,6 +371,22 @@ train_params *train_model_params(train_model *m)
 {
     return &m->params;
 }
+void train_model_set_grad_hook(train_model *m, train_grad_hook fn, void *ctx)
+{
+    m->grad_hook = fn;
+    m->grad_ctx = ctx;
+}
+
+/* Tells the hook that the gradients of [first, last] (pointers into the gradient block, last
+ * with `last_count` floats) are final for this backward. */
+static void grads_done(const train_model *m, const float *first, const float *last,
+                       size_t last_count)
+{
+    if (m->grad_hook)
+        m->grad_hook(m->grad_ctx, (size_t)(first - m->grads.data),
+                     (size_t)(last - m->grads.data) + last_count);
+}
+
 train_params *train_model_grads(train_model *m)
 {
     return &m->grads;
@@ -610,6 +628,9 @@ void train_model_backward(train_model *m, const train_batch *b)
     memset(m->dres, 0, N * D * sizeof(float));
     train_layernorm_backward(m->dres, g->lnfw, g->lnfb, m->dln, m->xout, w->lnfw, m->lnfm, m->lnfr,
                              (int)N, d);
+    /* lnf and the paralinguistic heads: the block's tail, from lnf.w to the end */
+    grads_done(m, g->lnfw, g->parab[TRAIN_N_HEADS_PARA - 1],
+               (size_t)train_para_classes[TRAIN_N_HEADS_PARA - 1]);
 
     for (int l = m->L - 1; l >= 0; l--) {
         const layer_w *lw = &w->layer[l], *lg = &g->layer[l];
@@ -636,6 +657,7 @@ void train_model_backward(train_model *m, const train_batch *b)
                               3 * d);
         train_layernorm_backward(m->dres, lg->ln1w, lg->ln1b, m->dln, a->x, lw->ln1w, a->ln1m,
                                  a->ln1r, (int)N, d);
+        grads_done(m, lg->ln1w, lg->fcprojb, D); /* the whole of block l */
     }
 
     /* embedding: dres is d x0. Padded positions take no embedding, so get nothing. */
@@ -664,4 +686,5 @@ void train_model_backward(train_model *m, const train_batch *b)
                           TRAIN_PERSONA_DIM, d);
     /* the forward left the packed audio frames in `gather` */
     train_linear_backward(NULL, g->audw, g->audb, m->dgather, m->gather, w->audw, (int)na, Fw, d);
+    grads_done(m, g->wte, g->audb, D); /* the embeddings, wte (tied) last of all */
 }

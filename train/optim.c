@@ -60,27 +60,24 @@ bool train_adamw_decays(const char *name)
  *   p <- p * (1 - lr wd)                        (decoupled decay, before the update)
  *   m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2
  *   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),  t from 1. */
-void train_adamw_step(train_adamw *o, train_params *params, const train_params *grads, double lr,
-                      const train_adamw_cfg *cfg)
+void train_adamw_update(const train_params *layout, float *p, const float *g, float *m, float *v,
+                        size_t lo, size_t hi, int64_t t_step, double lr, const train_adamw_cfg *cfg)
 {
-    CORE_ASSERT(params->count == grads->count && params->count == o->m.count &&
-                params->count == o->v.count && params->n_views == o->m.n_views);
-    o->step++;
-    const double t = (double)o->step;
+    const double t = (double)t_step;
     const float b1 = (float)cfg->beta1, b2 = (float)cfg->beta2;
     const float a1 = (float)(1.0 - cfg->beta1), a2 = (float)(1.0 - cfg->beta2);
     const float bc2_sqrt = (float)sqrt(1.0 - pow(cfg->beta2, t));
     const float neg_step_size = (float)(-(lr / (1.0 - pow(cfg->beta1, t))));
     const float eps = (float)cfg->eps;
     const float decay = (float)(1.0 - lr * cfg->weight_decay);
-    for (size_t k = 0; k < params->n_views; k++) {
-        const train_param_view *pv = &params->views[k];
-        CORE_ASSERT(grads->views[k].offset == pv->offset && grads->views[k].count == pv->count);
-        float *p = params->data + pv->offset;
-        const float *g = grads->data + pv->offset;
-        float *m = o->m.data + pv->offset, *v = o->v.data + pv->offset;
+    for (size_t k = 0; k < layout->n_views; k++) {
+        const train_param_view *pv = &layout->views[k];
+        size_t a = pv->offset > lo ? pv->offset : lo;
+        size_t e = pv->offset + pv->count < hi ? pv->offset + pv->count : hi;
+        if (a >= e)
+            continue;
         const bool wd = cfg->weight_decay != 0.0 && train_adamw_decays(pv->name);
-        for (size_t i = 0; i < pv->count; i++) {
+        for (size_t i = a - lo; i < e - lo; i++) {
             float pi = wd ? p[i] * decay : p[i];
             m[i] = m[i] * b1 + a1 * g[i];
             v[i] = v[i] * b2 + a2 * g[i] * g[i];
@@ -88,6 +85,16 @@ void train_adamw_step(train_adamw *o, train_params *params, const train_params *
             p[i] = pi + neg_step_size * m[i] / denom;
         }
     }
+}
+
+void train_adamw_step(train_adamw *o, train_params *params, const train_params *grads, double lr,
+                      const train_adamw_cfg *cfg)
+{
+    CORE_ASSERT(params->count == grads->count && params->count == o->m.count &&
+                params->count == o->v.count && params->n_views == o->m.n_views);
+    o->step++;
+    train_adamw_update(params, params->data, grads->data, o->m.data, o->v.data, 0, params->count,
+                       o->step, lr, cfg);
 }
 
 double train_grad_norm(const train_params *grads)

@@ -190,6 +190,12 @@ void train_model_zero_grad(train_model *m);
 void train_model_backward(train_model *m, const train_batch *b);
 /* Logits of the last forward at (b, t): TRAIN_VOCAB floats. */
 const float *train_model_logits(const train_model *m, int b, int t);
+/* Called during a backward each time the gradients of the element range [lo, hi) of the
+ * gradient block are final: the tail (lnf and heads) first, then block L-1 down to block 0,
+ * the embeddings last. The ranges of one backward cover the block exactly once. Data
+ * parallelism starts each bucket's all-reduce from here, while the backward goes on. */
+typedef void (*train_grad_hook)(void *ctx, size_t lo, size_t hi);
+void train_model_set_grad_hook(train_model *m, train_grad_hook fn, void *ctx); /* fn NULL: none */
 
 /* ---------------------------------------------------------------- the data loader (train/loader.c) */
 
@@ -208,6 +214,10 @@ size_t train_loader_size(const train_loader *l);
 size_t train_loader_batches(const train_loader *l); /* per epoch */
 /* The next batch (owned by the loader, valid until the next call); epochs roll over. */
 const train_batch *train_loader_next(train_loader *l);
+/* Moves over the next batch without reading it (another rank's micro-batch). */
+void train_loader_skip(train_loader *l);
+/* Utterances whose frames could not be read from an open shard (zeros were used). */
+uint64_t train_loader_read_errors(const train_loader *l);
 /* The position (epoch, next batch, utterance count, 0) and going back to it; seek ignores
  * the last word, which the trainer uses for its early-stopping count. */
 void train_loader_cursor(const train_loader *l, uint64_t cursor[4]);
@@ -237,6 +247,10 @@ bool train_adamw_decays(const char *name);
 void train_adamw_step(train_adamw *o, train_params *params, const train_params *grads, double lr,
                       const train_adamw_cfg *cfg);
 /* Global L2 norm of all gradients, and in-place scaling. */
+/* The update of train_adamw_step for the elements [lo, hi) of a block laid out as `layout`
+ * (weight decay per tensor name), at step t (from 1); p, g, m, v point at element lo. */
+void train_adamw_update(const train_params *layout, float *p, const float *g, float *m, float *v,
+                        size_t lo, size_t hi, int64_t t, double lr, const train_adamw_cfg *cfg);
 double train_grad_norm(const train_params *grads);
 void train_grad_scale(train_params *grads, float s);
 /* Linear warmup for `warmup` steps to lr_max, then cosine decay to lr_min at `total`. */
@@ -275,6 +289,61 @@ core_status train_export_safetensors(const char *ckpt_path, const char *out_path
 
 /* ---------------------------------------------------------------- the trainer (train/trainer.c) */
 
+/* ---------------------------------------------------------------- data parallel (train/dist.c)
+ * The only MPI code of the trainer. Without a launcher (mpirun, srun) there is one rank and
+ * no MPI at all; docs/distributed.md. */
+
+typedef struct train_dist_cfg {
+    double bucket_mb;   /* gradient all-reduce bucket size in MiB */
+    bool deterministic; /* reduce in a fixed tree: results bitwise independent of the ranks */
+    bool zero1;         /* shard AdamW's moments across ranks (ZeRO stage 1) */
+    double timeout;     /* seconds a rank waits for the others before stopping the job */
+} train_dist_cfg;
+
+/* MPI_Init when started by a launcher (Open MPI's mpirun, PMIx or Slurm's srun), with errors
+ * returned rather than fatal; otherwise nothing. Safe to call more than once. */
+core_status train_dist_init(int *argc, char ***argv);
+void train_dist_finalize(void);
+int train_dist_rank(void);
+int train_dist_size(void);
+/* Stops every rank of the job (MPI_Abort); without MPI, exit(code). */
+_Noreturn void train_dist_abort(int code);
+
+/* Gradient synchronisation for one model: bucketed non-blocking sums across ranks, started
+ * from the backward's gradient hook so that communication overlaps compute. */
+typedef struct train_sync train_sync;
+core_status train_sync_create(const train_dist_cfg *cfg, train_params *grads, train_sync **out);
+void train_sync_free(train_sync *s); /* accepts NULL */
+/* The next backward is this rank's last of the step: start buckets as they complete. */
+void train_sync_arm(train_sync *s, int64_t step);
+void train_sync_hook(void *sync, size_t lo, size_t hi); /* a train_grad_hook */
+/* Waits for every bucket (starting those not started): grads then hold the sum over ranks.
+ * In deterministic mode the sum is a fixed pairwise tree over ranks. Times out with an error
+ * that names the ranks that did not arrive. */
+core_status train_sync_finish(train_sync *s);
+/* Seconds spent waiting in train_sync_finish, and in all-reduces in all, since creation. */
+void train_sync_times(const train_sync *s, double *wait, double *comm_total);
+/* Sums x[0..n) over ranks in place, the same on every rank. With exactly one rank
+ * contributing a non-zero to each slot, the result is exact. */
+core_status train_dist_sum(double *x, size_t n);
+/* A fixed pairwise-tree sum over ranks of a float vector (recursive doubling; n floats). */
+core_status train_dist_tree_sum(float *x, size_t n, double timeout);
+/* Checks that `bytes` at p are the same on every rank (a hash compared across ranks). */
+core_status train_dist_check_same(const void *p, size_t bytes, const char *what);
+
+/* ZeRO-1 (dist.zero1): rank r owns part r of every bucket and keeps AdamW moments only for
+ * what it owns. After train_sync_finish each rank holds the summed gradient of its parts.
+ * zero_norm scales those by `scale` and returns the global norm (the same on every rank);
+ * zero_update scales them by clip, applies AdamW step t to the owned parameters and
+ * all-gathers the parameters. */
+core_status train_sync_zero_norm(train_sync *s, float scale, double *norm);
+core_status train_sync_zero_update(train_sync *s, train_params *params, float clip, int64_t t,
+                                   double lr, const train_adamw_cfg *cfg);
+/* Collective: the whole moments into `full` on rank 0 (allocated there; ignored elsewhere). */
+core_status train_sync_zero_gather(train_sync *s, train_adamw *full);
+/* This rank's parts of the moments from a whole state (after loading a checkpoint). */
+void train_sync_zero_load(train_sync *s, const train_adamw *full);
+
 typedef struct train_cfg {
     char *model, *corpus, *personas, *train_split, *val_split, *output;
     int64_t seed, batch, accumulate, max_steps;
@@ -282,6 +351,7 @@ typedef struct train_cfg {
     int64_t warmup;
     double weight_decay, beta1, beta2, eps, grad_clip;
     int64_t eval_every, eval_batches, patience, ckpt_every, keep_last, nan_tolerance, threads;
+    train_dist_cfg dist;
 } train_cfg;
 extern const core_cfg_schema train_schema; /* kind "train", configs/train/default.yaml */
 
@@ -291,6 +361,7 @@ typedef struct train_result {
     double first_val_loss, val_loss, first_val_para_acc, val_para_acc;
     bool early_stopped;
     double seconds, tokens_per_s;
+    double comm_wait_s, comm_total_s; /* gradient exchange: time waited for, time in flight */
 } train_result;
 
 /* Trains as `cfg` says, writing OUTPUT/checkpoints/{step-N,last,best}.h5 and

@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,16 @@ static const core_cfg_field train_fields[] = {
       "step checkpoints kept (best.h5 and last.h5 always)"),
     F("nan_tolerance", CORE_CFG_INT, nan_tolerance, 1, 1e6, NULL, 0,
       "non-finite steps in a row before stopping with an error"),
-    F("threads", CORE_CFG_INT, threads, 0, 1024, NULL, 0, "OpenBLAS threads (0: all cores)"),
+    F("threads", CORE_CFG_INT, threads, 0, 1024, NULL, 0,
+      "OpenBLAS threads per rank (0: the cores divided among the ranks on the host)"),
+    F("dist.bucket_mb", CORE_CFG_REAL, dist.bucket_mb, 0.0625, 4096, NULL, 0,
+      "gradient all-reduce bucket size in MiB (data parallel)"),
+    F("dist.deterministic", CORE_CFG_BOOL, dist.deterministic, 0, 0, NULL, 0,
+      "sum gradients in a fixed tree: bitwise the same for any number of ranks"),
+    F("dist.zero1", CORE_CFG_BOOL, dist.zero1, 0, 0, NULL, 0,
+      "shard AdamW's moments across ranks (ZeRO stage 1)"),
+    F("dist.timeout", CORE_CFG_REAL, dist.timeout, 1, 1e6, NULL, 0,
+      "seconds to wait for the other ranks before stopping the job"),
 };
 #undef F
 const core_cfg_schema train_schema = {"train", "train/default.yaml", sizeof(train_cfg),
@@ -112,27 +122,160 @@ static void file_sha(const char *path, char **out)
     }
 }
 
-/* Mean loss and paralinguistic accuracy over the first `batches` validation batches. */
-static void evaluate(train_model *m, train_loader *val, int64_t batches, double *loss,
-                     double *acc)
+/* Mean loss and paralinguistic accuracy over the first `batches` validation batches. With
+ * several ranks, batch i is rank i % N's; the per-batch results are exchanged and summed in
+ * batch order, so every rank gets the same numbers as one rank would. */
+static core_status evaluate(train_model *m, train_loader *val, int64_t batches, double *loss,
+                            double *acc)
 {
     const uint64_t start[4] = {0, 0, train_loader_size(val), 0};
     train_loader_seek(val, start);
-    double sum = 0;
-    int64_t count = 0, correct = 0, labelled = 0;
     size_t nb = train_loader_batches(val);
-    for (int64_t i = 0; i < batches && (size_t)i < nb; i++) {
+    if ((size_t)batches < nb)
+        nb = (size_t)batches;
+    const int rank = train_dist_rank(), size = train_dist_size();
+    double *slot = core_zalloc(nb + 2, sizeof *slot, "validation"); /* losses, correct, labelled */
+    if (!slot)
+        return CORE_ERR_NOMEM;
+    for (size_t i = 0; i < nb; i++) {
+        if ((int)(i % (size_t)size) != rank) {
+            train_loader_skip(val);
+            continue;
+        }
         const train_batch *b = train_loader_next(val);
-        sum += train_model_forward(m, b);
+        slot[i] = train_model_forward(m, b);
         train_model_stats s = train_model_last(m);
         for (int k = 0; k < TRAIN_N_HEADS_PARA; k++) {
-            correct += s.para_correct[k];
-            labelled += s.para_count[k];
+            slot[nb] += (double)s.para_correct[k];
+            slot[nb + 1] += (double)s.para_count[k];
         }
-        count++;
     }
-    *loss = count ? sum / (double)count : NAN;
-    *acc = labelled ? (double)correct / (double)labelled : NAN;
+    core_status st = train_dist_sum(slot, nb + 2);
+    double sum = 0;
+    for (size_t i = 0; i < nb; i++)
+        sum += slot[i];
+    *loss = nb ? sum / (double)nb : NAN;
+    *acc = slot[nb + 1] > 0 ? slot[nb] / slot[nb + 1] : NAN;
+    free(slot);
+    return st;
+}
+
+/* With several ranks, a failure on one (a checkpoint that could not be written, say) must stop
+ * all of them: each says whether it failed, and all return an error if any did. */
+static core_status agree(core_status st)
+{
+    if (train_dist_size() == 1)
+        return st;
+    double failed = st != CORE_OK;
+    core_status ex = train_dist_sum(&failed, 1);
+    if (st != CORE_OK)
+        return st;
+    if (ex != CORE_OK)
+        return ex;
+    if (failed > 0)
+        return CORE_ERR(CORE_ERR_IO, "rank %d: stopping because another rank failed (its message "
+                                     "says why)",
+                        train_dist_rank());
+    return CORE_OK;
+}
+
+/* A test aid (docs/distributed.md): TROUPE_FAULT=kill|hang|exit:RANK:STEP makes that rank
+ * die by SIGKILL, hang, or exit(3) when it starts that step (counted from 1). */
+static void maybe_fault(int64_t step)
+{
+    const char *f = getenv("TROUPE_FAULT");
+    char kind[8];
+    int rank;
+    long long at;
+    if (!f || sscanf(f, "%7[a-z]:%d:%lld", kind, &rank, &at) != 3 || rank != train_dist_rank() ||
+        at != step)
+        return;
+    fprintf(stderr, "troupe: TROUPE_FAULT: rank %d: %s at step %lld\n", rank, kind, at);
+    if (!strcmp(kind, "kill"))
+        raise(SIGKILL);
+    else if (!strcmp(kind, "hang"))
+        for (;;)
+            pause();
+    else if (!strcmp(kind, "exit"))
+        _exit(3);
+}
+
+/* Deterministic mode inside a rank: the gradients of the rank's micro-batches summed as a
+ * fixed pairwise tree (left + right), kept as a binary counter of partial sums. */
+typedef struct tree_acc {
+    float **level;
+    unsigned occupied;
+    int levels;
+    size_t n;
+} tree_acc;
+
+static core_status tree_open(tree_acc *t, int64_t k, size_t n)
+{
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    while (((int64_t)1 << t->levels) < k)
+        t->levels++;
+    t->levels++;
+    t->level = calloc((size_t)t->levels, sizeof *t->level);
+    if (!t->level)
+        return CORE_ERR(CORE_ERR_NOMEM, "gradient tree: out of memory");
+    for (int i = 0; i < t->levels; i++)
+        if (!(t->level[i] = core_alloc(n, sizeof(float), "gradient tree")))
+            return CORE_ERR_NOMEM;
+    return CORE_OK;
+}
+
+static void tree_close(tree_acc *t)
+{
+    for (int i = 0; t->level && i < t->levels; i++)
+        free(t->level[i]);
+    free(t->level);
+    memset(t, 0, sizeof *t);
+}
+
+static void tree_push(tree_acc *t, const float *g)
+{
+    int lvl = 0;
+    const float *cur = g;
+    while (t->occupied & (1u << lvl)) {
+        float *left = t->level[lvl];
+        for (size_t i = 0; i < t->n; i++)
+            left[i] += cur[i];
+        cur = left;
+        t->occupied &= ~(1u << lvl);
+        lvl++;
+    }
+    if (cur != t->level[lvl])
+        memcpy(t->level[lvl], cur, t->n * sizeof(float));
+    t->occupied |= 1u << lvl;
+}
+
+/* The moments as a checkpoint holds them: under ZeRO-1 gathered from the ranks into a
+ * temporary whole state on rank 0, else the trainer's own. Rank 0 writes; every rank learns
+ * whether it worked. */
+static core_status save_all(const char *path, const train_params *params, train_adamw *opt,
+                            train_sync *sync, bool zero, const train_ckpt_meta *meta)
+{
+    core_status st = train_dist_check_same(params->data, params->count * sizeof(float),
+                                           "the parameters before a checkpoint");
+    if (st != CORE_OK)
+        return st;
+    train_adamw full = {0}, *o = opt;
+    if (zero) {
+        if (train_dist_rank() == 0 && (st = train_adamw_init(&full, params)) != CORE_OK)
+            return agree(st);
+        if ((st = agree(CORE_OK)) != CORE_OK)
+            return st;
+        if ((st = train_sync_zero_gather(sync, &full)) != CORE_OK) {
+            train_adamw_free(&full);
+            return st;
+        }
+        o = &full;
+    }
+    if (train_dist_rank() == 0)
+        st = train_ckpt_save(path, params, o, meta);
+    train_adamw_free(&full);
+    return agree(st);
 }
 
 core_status train_run(const train_cfg *cfg, const char *config_yaml, const char *resume,
@@ -145,19 +288,48 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     train_loader *tl = NULL, *vl = NULL;
     train_adamw opt = {0};
     train_ckpt_meta meta = {0};
+    train_sync *sync = NULL;
+    tree_acc tree = {0};
+    double *slots = NULL;
     core_metrics *metrics = NULL;
     char *index_sha = NULL, *dataset = NULL, *metrics_path = NULL, *ckdir = NULL;
     /* The checkpoint this training run started from (none for a run from scratch): it stays
      * the same through interruptions, so a resumed run ends with the same bytes. */
     char *parent = NULL;
     char path[4096];
+    const int rank = train_dist_rank(), nranks = train_dist_size();
+    const bool lead = rank == 0; /* writes checkpoints, metrics and progress */
+    const bool zero = cfg->dist.zero1 && nranks > 1, det = cfg->dist.deterministic;
+    /* Whole micro-batches per rank: the global batch is batch x accumulate for any N. */
+    if (cfg->accumulate % nranks != 0)
+        return CORE_ERR(CORE_ERR_CHECK,
+                        "accumulate = %lld is not a multiple of the %d ranks: the global batch "
+                        "(batch x accumulate sequences) is split into whole micro-batches; set "
+                        "accumulate to a multiple of %d",
+                        (long long)cfg->accumulate, nranks, nranks);
+    if (det && ((cfg->accumulate & (cfg->accumulate - 1)) || (nranks & (nranks - 1))))
+        return CORE_ERR(CORE_ERR_CHECK,
+                        "dist.deterministic sums gradients in a binary tree: accumulate (%lld) "
+                        "and the number of ranks (%d) must be powers of two",
+                        (long long)cfg->accumulate, nranks);
+    if (det && zero)
+        return CORE_ERR(CORE_ERR_CHECK, "dist.deterministic and dist.zero1 cannot be combined");
+    const int64_t local = cfg->accumulate / nranks, first_mb = rank * local;
     const char *cdir = core_config_dir();
     if (cfg->model[0] == '/' || !cdir)
         snprintf(path, sizeof path, "%s", cfg->model);
     else
         snprintf(path, sizeof path, "%s/%s", cdir, cfg->model);
     CORE_TRY(core_cfg_load(&train_model_schema, path, NULL, 0, &mc));
-    openblas_set_num_threads(cfg->threads > 0 ? (int)cfg->threads : core_threads_default());
+    int threads = (int)cfg->threads;
+    if (threads <= 0) { /* the host's cores shared by the ranks on it */
+        const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        int per_host = ls ? atoi(ls) : 1;
+        threads = core_threads_default() / (per_host > 0 ? per_host : 1);
+        if (threads < 1)
+            threads = 1;
+    }
+    openblas_set_num_threads(threads);
     train_loader_cfg lc = {cfg->corpus, cfg->train_split, cfg->personas, (int)cfg->batch,
                            (int)mc.max_seq, (int)mc.stack, (uint64_t)cfg->seed};
     CORE_TRY(train_loader_open(&lc, &tl));
@@ -168,10 +340,22 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     CORE_TRY(train_model_create(&mc, (int)cfg->batch, &m));
     train_model_init(m, (uint64_t)cfg->seed);
     train_params *params = train_model_params(m), *grads = train_model_grads(m);
-    CORE_TRY(train_adamw_init(&opt, params));
-    CORE_TRY(core_mkdir_p(cfg->output));
+    if (!zero)
+        CORE_TRY(train_adamw_init(&opt, params));
+    CORE_TRY(train_sync_create(&cfg->dist, grads, &sync));
+    train_model_set_grad_hook(m, train_sync_hook, sync);
+    if (det && local > 1)
+        CORE_TRY(tree_open(&tree, local, grads->count));
+    slots = core_zalloc((size_t)cfg->accumulate * 4, sizeof *slots, "step statistics");
+    if (!slots) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
     ckdir = core_sprintf("%s/checkpoints", cfg->output);
-    CORE_TRY(core_mkdir_p(ckdir));
+    if (lead) {
+        CORE_TRY(core_mkdir_p(cfg->output));
+        CORE_TRY(core_mkdir_p(ckdir));
+    }
 
     /* Lineage: the shard index the run reads, the manifests, the recordings. */
     snprintf(path, sizeof path, "%s/index.json", cfg->corpus);
@@ -188,7 +372,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     meta.best_val_loss = INFINITY;
     core_rng_init(&meta.rng, (uint64_t)cfg->seed, "train.run");
 
-    int64_t step = 0;
+    int64_t step = 0, zero_step = 0;
     if (resume) {
         char rp[4096];
         if (!strcmp(resume, "auto"))
@@ -196,10 +380,19 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         else
             snprintf(rp, sizeof rp, "%s", resume);
         if (!strcmp(resume, "auto") && access(rp, F_OK) != 0) {
-            core_log(CORE_LOG_INFO, "no %s: starting from scratch", rp);
+            if (lead)
+                core_log(CORE_LOG_INFO, "no %s: starting from scratch", rp);
         } else {
+            /* Every rank reads the checkpoint (any number of ranks may have written it). */
             train_ckpt_meta loaded = {0};
+            if (zero)
+                CORE_TRY(train_adamw_init(&opt, params));
             CORE_TRY(train_ckpt_load(rp, params, &opt, &loaded));
+            if (zero) {
+                train_sync_zero_load(sync, &opt);
+                zero_step = opt.step;
+                train_adamw_free(&opt);
+            }
             step = loaded.step;
             meta.rng = loaded.rng;
             meta.best_val_loss = loaded.best_val_loss;
@@ -210,15 +403,27 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             res->resumed_from = step;
         }
     }
-    metrics_path = core_sprintf("%s/metrics.jsonl", cfg->output);
-    /* A resumed run appends its lines after those of the steps it continues from. */
-    metrics = res->resumed_from ? core_metrics_append(metrics_path) : core_metrics_open(metrics_path);
-    if (!metrics) {
-        st = core_error_code();
-        goto done;
+    CORE_TRY(agree(CORE_OK)); /* every rank is set up (or stop all) */
+    if (lead) {
+        metrics_path = core_sprintf("%s/metrics.jsonl", cfg->output);
+        /* A resumed run appends its lines after those of the steps it continues from. */
+        metrics = res->resumed_from ? core_metrics_append(metrics_path)
+                                    : core_metrics_open(metrics_path);
+        if (!metrics) {
+            st = core_error_code();
+            goto done;
+        }
+        if (nranks > 1)
+            core_log(CORE_LOG_INFO,
+                     "data parallel: %d ranks x %d BLAS threads, %lld micro-batches of %lld per "
+                     "rank and step, %s%s",
+                     nranks, threads, (long long)local, (long long)cfg->batch,
+                     det ? "deterministic tree sum" : "bucketed all-reduce",
+                     zero ? ", ZeRO-1 sharded moments" : "");
     }
     train_adamw_cfg ac = {cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay};
     int bad_in_a_row = 0;
+    int64_t opt_steps = zero_step; /* ZeRO-1: AdamW's step count (the bias corrections) */
     /* the loader's cursor leaves its last word to us: evaluations without improvement */
     int64_t evals_without_gain = res->resumed_from ? (int64_t)meta.cursor[3] : 0;
     /* A progress line every `every` steps (about 20 a run) at -v: step, loss, learning rate,
@@ -228,23 +433,59 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     int64_t tokens_total = 0;
     while (step < cfg->max_steps) {
         double t0 = core_now();
+        maybe_fault(step + 1);
         train_model_zero_grad(m);
+        memset(slots, 0, (size_t)cfg->accumulate * 4 * sizeof *slots);
+        for (int64_t a = 0; a < cfg->accumulate; a++) {
+            if (a < first_mb || a >= first_mb + local) {
+                train_loader_skip(tl); /* another rank's micro-batch */
+                continue;
+            }
+            const train_batch *b = train_loader_next(tl);
+            double *sl = slots + a * 4;
+            sl[0] = train_model_forward(m, b);
+            train_model_stats s = train_model_last(m);
+            sl[1] = s.token_loss;
+            sl[2] = s.para_loss;
+            for (int i = 0; i < b->B * b->T; i++)
+                sl[3] += b->kind[i] != TRAIN_POS_PAD;
+            if (a == first_mb + local - 1)
+                train_sync_arm(sync, step + 1); /* buckets go as the backward completes them */
+            if (tree.level)
+                train_model_zero_grad(m);
+            train_model_backward(m, b);
+            if (tree.level)
+                tree_push(&tree, grads->data);
+        }
+        if (tree.level) {
+            memcpy(grads->data, tree.level[tree.levels - 1], grads->count * sizeof(float));
+            tree.occupied = 0;
+        }
+        if (train_loader_read_errors(tl)) {
+            st = CORE_ERR(CORE_ERR_IO, "step %lld: shard frames could not be read (a shard "
+                                       "changed or vanished while training)",
+                          (long long)step + 1);
+            break;
+        }
+        CORE_TRY(train_sync_finish(sync));
+        CORE_TRY(train_dist_sum(slots, (size_t)cfg->accumulate * 4));
         double loss = 0, tok_loss = 0, para_loss = 0;
         int64_t tokens = 0;
         for (int64_t a = 0; a < cfg->accumulate; a++) {
-            const train_batch *b = train_loader_next(tl);
-            loss += train_model_forward(m, b);
-            train_model_stats s = train_model_last(m);
-            tok_loss += s.token_loss;
-            para_loss += s.para_loss;
-            for (int i = 0; i < b->B * b->T; i++)
-                tokens += b->kind[i] != TRAIN_POS_PAD;
-            train_model_backward(m, b);
+            loss += slots[a * 4];
+            tok_loss += slots[a * 4 + 1];
+            para_loss += slots[a * 4 + 2];
+            tokens += (int64_t)slots[a * 4 + 3];
         }
         loss /= (double)cfg->accumulate;
-        if (cfg->accumulate > 1)
-            train_grad_scale(grads, 1.0f / (float)cfg->accumulate);
-        double norm = train_grad_norm(grads);
+        double norm;
+        if (zero) {
+            CORE_TRY(train_sync_zero_norm(sync, 1.0f / (float)cfg->accumulate, &norm));
+        } else {
+            if (cfg->accumulate > 1)
+                train_grad_scale(grads, 1.0f / (float)cfg->accumulate);
+            norm = train_grad_norm(grads);
+        }
         double lr = train_lr_at(step, cfg->warmup, cfg->max_steps, cfg->lr, cfg->min_lr);
         bool finite = isfinite(loss) && isfinite(norm);
         if (!finite) {
@@ -258,9 +499,16 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             }
         } else {
             bad_in_a_row = 0;
-            if (cfg->grad_clip > 0 && norm > cfg->grad_clip)
-                train_grad_scale(grads, (float)(cfg->grad_clip / norm));
-            train_adamw_step(&opt, params, grads, lr, &ac);
+            float clip = cfg->grad_clip > 0 && norm > cfg->grad_clip
+                             ? (float)(cfg->grad_clip / norm)
+                             : 1.0f;
+            if (zero) {
+                CORE_TRY(train_sync_zero_update(sync, params, clip, ++opt_steps, lr, &ac));
+            } else {
+                if (clip != 1.0f)
+                    train_grad_scale(grads, clip);
+                train_adamw_step(&opt, params, grads, lr, &ac);
+            }
         }
         step++;
         tokens_total += tokens;
@@ -268,18 +516,19 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         res->last_loss = loss;
         if (step == 1 || res->first_loss == 0)
             res->first_loss = loss;
-        json_t *rec = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:b}", "step", (json_int_t)step,
-                                "loss", loss, "token_loss", tok_loss / (double)cfg->accumulate,
-                                "para_loss", para_loss / (double)cfg->accumulate, "lr", lr,
-                                "grad_norm", norm, "tokens_per_s", dt > 0 ? (double)tokens / dt : 0.0,
-                                "skipped", !finite);
-        if (rec) {
-            st = core_metrics_write(metrics, rec);
-            json_decref(rec);
-            if (st != CORE_OK)
-                break;
+        if (lead) {
+            json_t *rec = json_pack(
+                "{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:b}", "step", (json_int_t)step, "loss", loss,
+                "token_loss", tok_loss / (double)cfg->accumulate, "para_loss",
+                para_loss / (double)cfg->accumulate, "lr", lr, "grad_norm", norm, "tokens_per_s",
+                dt > 0 ? (double)tokens / dt : 0.0, "skipped", !finite);
+            if (rec) {
+                st = core_metrics_write(metrics, rec);
+                json_decref(rec);
+            }
         }
-        if (step % every == 0 || step == cfg->max_steps) {
+        CORE_TRY(agree(st));
+        if (lead && (step % every == 0 || step == cfg->max_steps)) {
             double el = core_now() - t_start, left = el / (double)(step - res->resumed_from) *
                                                      (double)(cfg->max_steps - step);
             core_log(CORE_LOG_INFO,
@@ -291,21 +540,24 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         bool interrupted = stop_after > 0 && step - res->resumed_from >= stop_after && !last;
         if (vl && cfg->eval_every > 0 && (step % cfg->eval_every == 0 || last)) {
             double vloss, vacc;
-            evaluate(m, vl, cfg->eval_batches, &vloss, &vacc);
+            CORE_TRY(evaluate(m, vl, cfg->eval_batches, &vloss, &vacc));
             res->val_loss = vloss;
             res->val_para_acc = vacc;
             if (res->first_val_loss == 0) {
                 res->first_val_loss = vloss;
                 res->first_val_para_acc = vacc;
             }
-            json_t *ev = json_pack("{s:I, s:f, s:f}", "step", (json_int_t)step, "val_loss", vloss,
-                                   "val_para_accuracy", vacc);
-            if (ev) {
-                core_metrics_write(metrics, ev);
-                json_decref(ev);
+            if (lead) {
+                json_t *ev = json_pack("{s:I, s:f, s:f}", "step", (json_int_t)step, "val_loss",
+                                       vloss, "val_para_accuracy", vacc);
+                if (ev) {
+                    core_metrics_write(metrics, ev);
+                    json_decref(ev);
+                }
+                core_log(CORE_LOG_INFO,
+                         "step %lld: validation loss %.4f, paralinguistic accuracy %.3f",
+                         (long long)step, vloss, vacc);
             }
-            core_log(CORE_LOG_INFO, "step %lld: validation loss %.4f, paralinguistic accuracy %.3f",
-                     (long long)step, vloss, vacc);
             if (vloss < meta.best_val_loss) {
                 meta.best_val_loss = vloss;
                 evals_without_gain = 0;
@@ -314,7 +566,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
                 meta.cursor[3] = (uint64_t)evals_without_gain; /* early-stop state */
                 meta.parent_sha256 = parent;
                 snprintf(path, sizeof path, "%s/best.h5", ckdir);
-                CORE_TRY(train_ckpt_save(path, params, &opt, &meta));
+                CORE_TRY(save_all(path, params, &opt, sync, zero, &meta));
             } else if (cfg->patience > 0 && ++evals_without_gain >= cfg->patience) {
                 res->early_stopped = true;
                 last = true;
@@ -326,11 +578,12 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             meta.cursor[3] = (uint64_t)evals_without_gain; /* early-stop state */
             meta.parent_sha256 = parent;
             ckpt_name(path, sizeof path, ckdir, step);
-            CORE_TRY(train_ckpt_save(path, params, &opt, &meta));
+            CORE_TRY(save_all(path, params, &opt, sync, zero, &meta));
             char lp[4096];
             snprintf(lp, sizeof lp, "%s/last.h5", ckdir);
-            CORE_TRY(train_ckpt_save(lp, params, &opt, &meta));
-            prune(ckdir, cfg->keep_last);
+            CORE_TRY(save_all(lp, params, &opt, sync, zero, &meta));
+            if (lead)
+                prune(ckdir, cfg->keep_last);
         }
         if (last || interrupted)
             break;
@@ -338,6 +591,8 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     res->steps = step;
     res->seconds = core_now() - t_start;
     res->tokens_per_s = res->seconds > 0 ? (double)tokens_total / res->seconds : 0;
+    if (sync)
+        train_sync_times(sync, &res->comm_wait_s, &res->comm_total_s);
 done:;
     core_status closed = core_metrics_close(metrics);
     if (st == CORE_OK)
@@ -347,6 +602,9 @@ done:;
     free(dataset);
     free(metrics_path);
     free(ckdir);
+    free(slots);
+    tree_close(&tree);
+    train_sync_free(sync);
     train_adamw_free(&opt);
     train_model_free(m);
     train_loader_free(tl);
