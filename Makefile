@@ -93,6 +93,7 @@ bench: deps
 	@bench/ingest.sh $(BUILD)
 	@EXTRA_RATE=16000 EXTRA_CHANNELS=1 bench/ingest.sh $(BUILD)
 	@bench/train.sh $(BUILD)
+	@bench/dist.sh $(BUILD)
 	@bench/generate.sh $(BUILD)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)

@@ -565,3 +565,51 @@ void train_sync_zero_load(train_sync *s, const train_adamw *full)
     }
     s->opt_step = full->step;
 }
+
+/* ---------------------------------------------------------------- benchmark support */
+
+core_status train_dist_bench_raw(float *x, size_t n, double bucket_mb, int reps, double *bucketed,
+                                 double *single, double *latency)
+{
+    *bucketed = *single = *latency = 0;
+    if (world.size == 1)
+        return CORE_OK;
+    size_t per = (size_t)(bucket_mb * 1048576.0 / sizeof(float));
+    double best_b = 1e30, best_s = 1e30, best_l = 1e30;
+    for (int r = 0; r < reps; r++) {
+        MPI_Barrier(world.comm);
+        double t0 = core_now();
+        for (size_t off = 0; off < n; off += per) {
+            int cnt = (int)(n - off < per ? n - off : per);
+            int rc = MPI_Allreduce(MPI_IN_PLACE, x + off, cnt, MPI_FLOAT, MPI_SUM, world.comm);
+            if (rc != MPI_SUCCESS)
+                return mpi_err(rc, "bucketed all-reduce");
+        }
+        double t1 = core_now();
+        MPI_Barrier(world.comm);
+        double t2 = core_now();
+        int rc = MPI_Allreduce(MPI_IN_PLACE, x, (int)n, MPI_FLOAT, MPI_SUM, world.comm);
+        if (rc != MPI_SUCCESS)
+            return mpi_err(rc, "single all-reduce");
+        double t3 = core_now();
+        MPI_Barrier(world.comm);
+        double t4 = core_now();
+        float one = 1;
+        for (int k = 0; k < 100; k++)
+            MPI_Allreduce(MPI_IN_PLACE, &one, 1, MPI_FLOAT, MPI_SUM, world.comm);
+        double t5 = core_now();
+        best_b = t1 - t0 < best_b ? t1 - t0 : best_b;
+        best_s = t3 - t2 < best_s ? t3 - t2 : best_s;
+        best_l = (t5 - t4) / 100 < best_l ? (t5 - t4) / 100 : best_l;
+    }
+    *bucketed = best_b;
+    *single = best_s;
+    *latency = best_l;
+    return CORE_OK;
+}
+
+void train_dist_barrier(void)
+{
+    if (world.active)
+        MPI_Barrier(world.comm);
+}

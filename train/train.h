@@ -328,6 +328,11 @@ void train_sync_times(const train_sync *s, double *wait, double *comm_total);
 core_status train_dist_sum(double *x, size_t n);
 /* A fixed pairwise-tree sum over ranks of a float vector (recursive doubling; n floats). */
 core_status train_dist_tree_sum(float *x, size_t n, double timeout);
+/* Benchmarks (bench/dist_step.c): the best over `reps` of one blocking MPI_Allreduce per
+ * bucket over x[0..n), of one MPI_Allreduce of all of it, and of a 4-byte all-reduce. */
+core_status train_dist_bench_raw(float *x, size_t n, double bucket_mb, int reps, double *bucketed,
+                                 double *single, double *latency);
+void train_dist_barrier(void);
 /* Checks that `bytes` at p are the same on every rank (a hash compared across ranks). */
 core_status train_dist_check_same(const void *p, size_t bytes, const char *what);
 
