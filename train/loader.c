@@ -44,12 +44,11 @@ struct train_loader {
     train_batch b;
 };
 
-static int len_of(const train_loader_cfg *c, const utt *x, size_t *hist, size_t *pos_audio,
-                  size_t *reply)
+int train_sequence_length(size_t n_history, size_t frames, size_t n_reply, int max_seq, int stack,
+                          size_t *hist, size_t *pos_audio, size_t *reply)
 {
-    size_t h = x->n_history, a = (x->frames + (size_t)c->stack - 1) / (size_t)c->stack,
-           r = x->n_reply;
-    size_t max = (size_t)c->max_seq;
+    size_t h = n_history, a = (frames + (size_t)stack - 1) / (size_t)stack, r = n_reply;
+    size_t max = (size_t)max_seq;
     /* persona + BOS + EOS are always there */
     while (1 + h + a + 1 + r + 1 > max && h > 0)
         h--;
@@ -61,6 +60,63 @@ static int len_of(const train_loader_cfg *c, const utt *x, size_t *hist, size_t 
     *pos_audio = a;
     *reply = r;
     return (int)(1 + h + a + 1 + r + 1);
+}
+
+static int len_of(const train_loader_cfg *c, const utt *x, size_t *hist, size_t *pos_audio,
+                  size_t *reply)
+{
+    return train_sequence_length(x->n_history, x->frames, x->n_reply, c->max_seq, c->stack, hist,
+                                 pos_audio, reply);
+}
+
+void train_sequence_layout(train_batch *b, int row, const float *persona, const int32_t *history,
+                           size_t n_history, const float *mel, size_t frames, const int32_t *reply,
+                           size_t n_reply, int max_seq, int stack)
+{
+    size_t h, a, r;
+    int len = train_sequence_length(n_history, frames, n_reply, max_seq, stack, &h, &a, &r);
+    const int T = b->T;
+    CORE_ASSERT(len <= T && row < b->B);
+    const size_t F = (size_t)stack * TRAIN_N_MELS, i = (size_t)row;
+    uint8_t *kind = b->kind + i * (size_t)T;
+    int32_t *tok = b->tokens + i * (size_t)T, *tgt = b->targets + i * (size_t)T;
+    float *fr = b->frames + i * (size_t)T * F;
+    memset(kind, 0, (size_t)T);
+    memset(tok, 0, (size_t)T * sizeof *tok);
+    memset(fr, 0, (size_t)T * F * sizeof *fr);
+    for (int t = 0; t < T; t++)
+        tgt[t] = -1;
+    memcpy(b->persona + i * TRAIN_PERSONA_DIM, persona, TRAIN_PERSONA_DIM * sizeof(float));
+    size_t t = 0;
+    kind[t++] = TRAIN_POS_PERSONA;
+    for (size_t k = n_history - h; k < n_history; k++) {
+        kind[t] = TRAIN_POS_TOKEN;
+        tok[t++] = history[k];
+    }
+    for (size_t k = 0; k < a; k++) {
+        kind[t] = TRAIN_POS_AUDIO;
+        for (size_t s = 0; s < (size_t)stack; s++) {
+            size_t frame = k * (size_t)stack + s;
+            if (frame < frames)
+                memcpy(fr + t * F + s * TRAIN_N_MELS, mel + frame * TRAIN_N_MELS,
+                       TRAIN_N_MELS * sizeof(float));
+        }
+        t++;
+    }
+    kind[t] = TRAIN_POS_TOKEN;
+    tok[t] = 256; /* BOS */
+    tgt[t] = r ? reply[0] : 257;
+    t++;
+    for (size_t k = 0; k < r; k++) {
+        kind[t] = TRAIN_POS_TOKEN;
+        tok[t] = reply[k];
+        tgt[t] = k + 1 < r ? reply[k + 1] : 257; /* EOS */
+        t++;
+    }
+    kind[t] = TRAIN_POS_TOKEN;
+    tok[t] = 257; /* EOS: nothing to predict after it */
+    t++;
+    CORE_ASSERT((int)t == len);
 }
 
 void train_loader_free(train_loader *l)
@@ -440,15 +496,8 @@ const train_batch *train_loader_next(train_loader *l)
             T = l->u[l->order[first + i]].len;
     b->B = (int)nb;
     b->T = T;
-    const size_t F = (size_t)c->stack * TRAIN_N_MELS;
-    memset(b->kind, 0, nb * (size_t)T);
-    memset(b->tokens, 0, nb * (size_t)T * sizeof *b->tokens);
-    memset(b->frames, 0, nb * (size_t)T * F * sizeof *b->frames);
-    for (size_t i = 0; i < nb * (size_t)T; i++)
-        b->targets[i] = -1;
     for (size_t i = 0; i < nb; i++) {
         const utt *x = &l->u[l->order[first + i]];
-        const float *mel = l->mel;
         if (x->frames && core_h5_read_rows(l->shard_mel[x->shard], CORE_H5_F32, x->mel_off,
                                            x->frames, l->mel) != CORE_OK) {
             /* the shard was readable when opened: a vanished or damaged file; the batch
@@ -456,44 +505,10 @@ const train_batch *train_loader_next(train_loader *l)
             l->read_errors++;
             memset(l->mel, 0, x->frames * TRAIN_N_MELS * sizeof(float));
         }
-        const int32_t *history = l->tokens + x->hist_off, *reply = l->tokens + x->reply_off;
-        size_t h, a, r;
-        len_of(c, x, &h, &a, &r);
-        uint8_t *kind = b->kind + i * (size_t)T;
-        int32_t *tok = b->tokens + i * (size_t)T, *tgt = b->targets + i * (size_t)T;
-        float *fr = b->frames + i * (size_t)T * F;
-        memcpy(b->persona + i * TRAIN_PERSONA_DIM, x->persona, sizeof x->persona);
+        train_sequence_layout(b, (int)i, x->persona, l->tokens + x->hist_off, x->n_history, l->mel,
+                              x->frames, l->tokens + x->reply_off, x->n_reply, c->max_seq,
+                              c->stack);
         memcpy(b->labels + i * TRAIN_N_HEADS_PARA, x->labels, sizeof x->labels);
-        size_t t = 0;
-        kind[t++] = TRAIN_POS_PERSONA;
-        for (size_t k = x->n_history - h; k < x->n_history; k++) {
-            kind[t] = TRAIN_POS_TOKEN;
-            tok[t++] = history[k];
-        }
-        for (size_t k = 0; k < a; k++) {
-            kind[t] = TRAIN_POS_AUDIO;
-            for (size_t s = 0; s < (size_t)c->stack; s++) {
-                size_t frame = k * (size_t)c->stack + s;
-                if (frame < x->frames)
-                    memcpy(fr + t * F + s * TRAIN_N_MELS, mel + frame * TRAIN_N_MELS,
-                           TRAIN_N_MELS * sizeof(float));
-            }
-            t++;
-        }
-        kind[t] = TRAIN_POS_TOKEN;
-        tok[t] = 256; /* BOS */
-        tgt[t] = r ? reply[0] : 257;
-        t++;
-        for (size_t k = 0; k < r; k++) {
-            kind[t] = TRAIN_POS_TOKEN;
-            tok[t] = reply[k];
-            tgt[t] = k + 1 < r ? reply[k + 1] : 257; /* EOS */
-            t++;
-        }
-        kind[t] = TRAIN_POS_TOKEN;
-        tok[t] = 257; /* EOS: nothing to predict after it */
-        t++;
-        CORE_ASSERT((int)t == x->len);
     }
     return b;
 }

@@ -214,6 +214,16 @@ size_t train_loader_size(const train_loader *l);
 size_t train_loader_batches(const train_loader *l); /* per epoch */
 /* The next batch (owned by the loader, valid until the next call); epochs roll over. */
 const train_batch *train_loader_next(train_loader *l);
+/* The sequence layout of docs/model.md, shared by the loader and the RLHF data: the length
+ * of [persona] [history] [audio, `stack` frames per position] [BOS] reply [EOS] once cut to
+ * max_seq (history from its start first, then audio from its end, then reply from its end),
+ * with the parts kept; and the example laid out in row `row` of b (b->T must hold it; the
+ * row's persona, kind, tokens, frames and targets are written, labels are not). */
+int train_sequence_length(size_t n_history, size_t frames, size_t n_reply, int max_seq, int stack,
+                          size_t *hist, size_t *pos_audio, size_t *reply);
+void train_sequence_layout(train_batch *b, int row, const float *persona, const int32_t *history,
+                           size_t n_history, const float *mel, size_t frames, const int32_t *reply,
+                           size_t n_reply, int max_seq, int stack);
 /* Moves over the next batch without reading it (another rank's micro-batch). */
 void train_loader_skip(train_loader *l);
 /* Utterances whose frames could not be read from an open shard (zeros were used). */
