@@ -583,7 +583,51 @@ const float *train_model_logits(const train_model *m, int b, int t)
 
 /* ---------------------------------------------------------------- backward */
 
+const float *train_model_token_losses(const train_model *m) { return m->losses; }
+const float *train_model_hidden(const train_model *m) { return m->lnf; }
+
+void train_model_seq_logps(const train_model *m, const train_batch *b, double *logp, int *ntok)
+{
+    CORE_ASSERT(b->B == m->last_B && b->T == m->last_T);
+    for (int r = 0; r < b->B; r++) {
+        double s = 0;
+        int n = 0;
+        for (int t = 0; t < b->T; t++) {
+            size_t i = (size_t)r * (size_t)b->T + (size_t)t;
+            if (b->targets[i] >= 0) {
+                s -= m->losses[i];
+                n++;
+            }
+        }
+        logp[r] = s;
+        if (ntok)
+            ntok[r] = n;
+    }
+}
+
+static void backward(train_model *m, const train_batch *b, const float *dloss, float para_scale,
+                     const float *dhidden);
+
 void train_model_backward(train_model *m, const train_batch *b)
+{
+    backward(m, b, NULL, 1.0f, NULL);
+}
+
+/* the address that means "no token-loss gradient at all" */
+static const float dloss_none = 0.0f;
+
+void train_model_backward_ext(train_model *m, const train_batch *b, const float *dloss,
+                              float para_scale, const float *dhidden)
+{
+    backward(m, b, dloss ? dloss : &dloss_none, para_scale, dhidden);
+}
+
+/* dloss: NULL for the model's own loss (the mean over reply targets); else the gradient of
+ * the objective with respect to each position's token loss (&dloss_none: zero everywhere).
+ * para_scale multiplies the paralinguistic losses' gradients. dhidden (N,d) is added to the
+ * gradient of the final LayerNorm's output. */
+static void backward(train_model *m, const train_batch *b, const float *dloss, float para_scale,
+                     const float *dhidden)
 {
     check_batch(m, b);
     CORE_ASSERT(b->B == m->last_B && b->T == m->last_T);
@@ -593,7 +637,9 @@ void train_model_backward(train_model *m, const train_batch *b)
 
     /* token loss: mean over the targets */
     for (size_t i = 0; i < N; i++)
-        m->dlosses[i] = b->targets[i] >= 0 ? m->token_inv : 0.0f;
+        m->dlosses[i] = b->targets[i] < 0 || dloss == &dloss_none ? 0.0f
+                        : dloss                                    ? dloss[i]
+                                                                   : m->token_inv;
     memset(m->dlogits, 0, N * (size_t)V * sizeof(float));
     train_softmax_xent_backward(m->dlogits, m->probs, b->targets, m->dlosses, (int)N, V);
     memset(m->dln, 0, N * D * sizeof(float)); /* d lnf */
@@ -603,6 +649,9 @@ void train_model_backward(train_model *m, const train_batch *b)
     /* dwte (V,d) += dlogits^T (V,N) @ lnf (N,d): GEMM M=V, N=d, K=N */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, d, (int)N, 1.0f, m->dlogits, V, m->lnf,
                 d, 1.0f, g->wte, d);
+    if (dhidden) /* a head outside the model (the reward head) on the final hidden states */
+        for (size_t i = 0; i < N * D; i++)
+            m->dln[i] += dhidden[i];
 
     /* paralinguistic heads */
     memset(m->dpooled, 0, (size_t)B * D * sizeof(float));
@@ -611,11 +660,11 @@ void train_model_backward(train_model *m, const train_batch *b)
         const int K = train_para_classes[k];
         const float *pr = m->pprobs + (size_t)B * (size_t)off;
         off += K;
-        if (m->para_inv[k] == 0.0f)
+        if (m->para_inv[k] == 0.0f || para_scale == 0.0f)
             continue;
         for (int bb = 0; bb < B; bb++) {
             m->plabels[bb] = b->labels[(size_t)bb * TRAIN_N_HEADS_PARA + (size_t)k];
-            m->pdlosses[bb] = m->para_inv[k];
+            m->pdlosses[bb] = m->para_inv[k] * para_scale;
         }
         memset(m->dplogits, 0, (size_t)B * (size_t)K * sizeof(float));
         train_softmax_xent_backward(m->dplogits, pr, m->plabels, m->pdlosses, B, K);

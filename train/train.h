@@ -188,6 +188,18 @@ train_model_stats train_model_last(const train_model *m);
 void train_model_zero_grad(train_model *m);
 /* Backward of the last forward (same batch), accumulating into the gradients. */
 void train_model_backward(train_model *m, const train_batch *b);
+/* For RLHF. After a forward: each position's token loss, -log p(target) (N = B*T; 0 where
+ * there is no target); the final hidden states, the output of the last LayerNorm (N, d);
+ * and per row the sum of the reply's log-probabilities and (ntok may be NULL) their count. */
+const float *train_model_token_losses(const train_model *m);
+const float *train_model_hidden(const train_model *m);
+void train_model_seq_logps(const train_model *m, const train_batch *b, double *logp, int *ntok);
+/* Backward of the last forward for another objective: dloss[i] is its gradient with respect
+ * to position i's token loss (NULL: no token term), para_scale multiplies the
+ * paralinguistic losses' gradient (0: none), dhidden (N, d) is the gradient with respect to
+ * the final hidden states (NULL: none). Accumulates like train_model_backward. */
+void train_model_backward_ext(train_model *m, const train_batch *b, const float *dloss,
+                              float para_scale, const float *dhidden);
 /* Logits of the last forward at (b, t): TRAIN_VOCAB floats. */
 const float *train_model_logits(const train_model *m, int b, int t);
 /* Called during a backward each time the gradients of the element range [lo, hi) of the
