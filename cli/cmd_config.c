@@ -1,6 +1,9 @@
 /* troupe config: list the config kinds, print a kind's effective config, check a file. */
 #include "cli/cli.h"
 #include "data/data.h"
+#include "rlhf/rlhf.h"
+#include "train/train.h"
+#include "data/data.h"
 #include "persona/persona.h"
 #include "train/train.h"
 
@@ -9,7 +12,8 @@
 #include <string.h>
 
 static const core_cfg_schema *const kinds[] = {
-    &persona_author_schema, &persona_expand_schema,
+    &persona_author_schema, &persona_expand_schema, &data_synth_schema, &train_model_schema,
+    &train_schema,          &rlhf_reward_schema,    &rlhf_dpo_schema,   &rlhf_grpo_schema,
     NULL, /* the list ends here; modules add their kinds above this line */
 };
 

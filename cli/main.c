@@ -19,6 +19,7 @@ static const struct {
     {"persona", cli_persona_main, "authored roles and the persona feature matrix"},
     {"data", cli_data_main, "licensed recordings and consent in, training shards out"},
     {"train", cli_train_main, "train the model from shards to checkpoints"},
+    {"rlhf", cli_rlhf_main, "preference data, reward model, DPO and GRPO for persona consistency"},
     {"generate", cli_generate_main, "stream a turn through a checkpoint and sample the reply"},
     {"config", cli_config_main, "list, show and check YAML configs"},
 };

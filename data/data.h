@@ -229,6 +229,31 @@ core_status data_synth(const data_synth_cfg *cfg, const char *personas_path, con
 /* The check code a planted problem kind (1..6) must fail with, or NULL. */
 const char *data_synth_problem_code(int kind);
 
+/* ---------------------------------------------------------------- persona rows and roles */
+
+/* What the text side of the corpus needs from a personas.h5 (troupe.personas/1): every
+ * row's id, role index and language axis value, and every role's id, catchphrases and
+ * domains (each a " | "-joined list) and style [n_roles, 7] in persona_style order
+ * (formality, warmth, energy, verbosity, humour, empathy, assertiveness). data synth and the
+ * RLHF judge read personas through this one function. */
+typedef struct data_persona_rows {
+    uint64_t *ids;   /* [n] */
+    int32_t *role;   /* [n], index into the role arrays */
+    uint8_t *lang;   /* [n], the language axis value (DATA_LANG_EN / _ZH) */
+    uint64_t n;
+    char **role_id, **catch, **domains; /* [n_roles] */
+    float *style;                       /* [n_roles, 7] */
+    size_t n_roles;
+} data_persona_rows;
+/* Reads `personas_h5` into *out (the caller frees it with data_persona_rows_free). Fails
+ * with the path in the message on a missing file, a file of another format or a
+ * /roles/style that is not [roles, 7]; *out is then empty. */
+core_status data_persona_rows_load(const char *personas_h5, data_persona_rows *out);
+void data_persona_rows_free(data_persona_rows *p); /* accepts NULL and empty structs */
+/* Splits "a | b | c" into at most `max` pointers into `copy` (a private copy of s of cap
+ * bytes, truncated to fit); returns the count (0 for an empty string). */
+int data_persona_split_list(const char *s, char *copy, size_t cap, const char **items, int max);
+
 /* Tokens: UTF-8 bytes 0-255 plus these specials. */
 enum {
     DATA_TOK_BOS = 256,

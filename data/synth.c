@@ -117,18 +117,13 @@ const char *data_synth_problem_code(int kind)
 
 /* ---------------------------------------------------------------- personas */
 
-typedef struct persona_rows {
-    uint64_t *ids;
-    int32_t *role;
-    uint8_t *lang;
-    uint64_t n;
-    char **role_id, **catch, **domains;
-    float *style;
-    size_t n_roles;
-} persona_rows;
+/* The rows and roles of a personas.h5: data synth's reader, public as
+ * data_persona_rows_load so that the RLHF judge reads personas the same way. */
 
-static void rows_free(persona_rows *p)
+void data_persona_rows_free(data_persona_rows *p)
 {
+    if (!p)
+        return;
     free(p->ids);
     free(p->role);
     free(p->lang);
@@ -139,7 +134,7 @@ static void rows_free(persona_rows *p)
     memset(p, 0, sizeof *p);
 }
 
-static core_status rows_load(const char *path, persona_rows *p)
+core_status data_persona_rows_load(const char *path, data_persona_rows *p)
 {
     memset(p, 0, sizeof *p);
     hid_t f;
@@ -148,34 +143,59 @@ static core_status rows_load(const char *path, persona_rows *p)
         return st;
     int rank;
     hsize_t dims[8];
-    size_t n;
+    size_t n, n_catch = 0, n_domains = 0;
     CORE_TRY(core_h5_check_format(f, path, "troupe.personas/1"));
     CORE_TRY(core_h5_read(f, "/id", CORE_H5_U64, &rank, dims, (void **)&p->ids));
     p->n = dims[0];
     CORE_TRY(core_h5_read(f, "/role", CORE_H5_I32, &rank, dims, (void **)&p->role));
+    n = dims[0];
     CORE_TRY(core_h5_read(f, "/axis/language", CORE_H5_U8, &rank, dims, (void **)&p->lang));
+    if (n != p->n || dims[0] != p->n) {
+        st = CORE_ERR(CORE_ERR_FORMAT, "%s: /id, /role and /axis/language disagree on the rows",
+                      path);
+        goto done;
+    }
     CORE_TRY(core_h5_read_strs(f, "/roles/id", &p->role_id, &p->n_roles));
-    CORE_TRY(core_h5_read_strs(f, "/roles/catchphrases", &p->catch, &n));
-    CORE_TRY(core_h5_read_strs(f, "/roles/domains", &p->domains, &n));
+    CORE_TRY(core_h5_read_strs(f, "/roles/catchphrases", &p->catch, &n_catch));
+    CORE_TRY(core_h5_read_strs(f, "/roles/domains", &p->domains, &n_domains));
+    if (n_catch != p->n_roles || n_domains != p->n_roles) {
+        /* free with the right counts before reporting */
+        core_strs_free(p->catch, n_catch);
+        core_strs_free(p->domains, n_domains);
+        p->catch = p->domains = NULL;
+        core_strs_free(p->role_id, p->n_roles);
+        p->role_id = NULL;
+        p->n_roles = 0;
+        st = CORE_ERR(CORE_ERR_FORMAT, "%s: /roles/* disagree on the number of roles", path);
+        goto done;
+    }
     CORE_TRY(core_h5_read(f, "/roles/style", CORE_H5_F32, &rank, dims, (void **)&p->style));
-    if (rank != 2 || dims[1] != 7 || dims[0] != p->n_roles)
+    if (rank != 2 || dims[1] != 7 || dims[0] != p->n_roles) {
         st = CORE_ERR(CORE_ERR_FORMAT, "%s: /roles/style is not [roles, 7]", path);
+        goto done;
+    }
+    for (uint64_t i = 0; i < p->n; i++)
+        if (p->role[i] < 0 || (size_t)p->role[i] >= p->n_roles) {
+            st = CORE_ERR(CORE_ERR_FORMAT, "%s: /role[%llu] = %d is not a role index", path,
+                          (unsigned long long)i, p->role[i]);
+            goto done;
+        }
 done:
     core_h5_close(f);
     if (st != CORE_OK) {
         if (!strstr(core_error_message(), path))
             core_error_prefix("%s", path);
-        rows_free(p);
+        data_persona_rows_free(p);
     }
     return st;
 }
 
-/* Splits "a | b | c" into pointers into a private copy (items at most 10). */
-static int split_list(const char *s, char *copy, size_t cap, const char **items)
+int data_persona_split_list(const char *s, char *copy, size_t cap, const char **items, int max)
 {
-    snprintf(copy, cap, "%s", s);
+    CORE_ASSERT(cap > 0);
+    snprintf(copy, cap, "%s", s ? s : "");
     int n = 0;
-    for (char *p = copy; *p && n < 10;) {
+    for (char *p = copy; *p && n < max;) {
         char *sep = strstr(p, " | ");
         items[n++] = p;
         if (!sep)
@@ -184,6 +204,12 @@ static int split_list(const char *s, char *copy, size_t cap, const char **items)
         p = sep + 3;
     }
     return n;
+}
+
+/* Reads " | "-joined lists into at most 10 items, as synth always did. */
+static int split_list(const char *s, char *copy, size_t cap, const char **items)
+{
+    return data_persona_split_list(s, copy, cap, items, 10);
 }
 
 /* ---------------------------------------------------------------- processes */
@@ -711,7 +737,7 @@ core_status data_synth(const data_synth_cfg *cfg, const char *personas_path, con
     memset(stats, 0, sizeof *stats);
     double t0 = core_now();
     core_status st = CORE_OK;
-    persona_rows pr = {0};
+    data_persona_rows pr = {0};
     utterance *u = NULL;
     speaker *spk = NULL;
     char *tmp = NULL;
@@ -726,7 +752,7 @@ core_status data_synth(const data_synth_cfg *cfg, const char *personas_path, con
     if (stat(out, &sb_) == 0)
         return CORE_ERR(CORE_ERR_USAGE, "%s: already exists; remove it or choose another -o",
                         out);
-    CORE_TRY(rows_load(personas_path, &pr));
+    CORE_TRY(data_persona_rows_load(personas_path, &pr));
 
     /* Speakers: every English voice and Mandarin with every variant. */
     int nsp = (N_EN_VOICES + 1) * N_VARIANTS;
@@ -1001,7 +1027,7 @@ done:
     free(tmp);
     free(u);
     free(spk);
-    rows_free(&pr);
+    data_persona_rows_free(&pr);
     stats->wall_seconds = core_now() - t0;
     return st;
 }

@@ -12,6 +12,7 @@
 #define TROUPE_RLHF_H
 #include "core/core.h"
 #include "data/dialogue.h"
+#include "persona/persona.h"
 #include "train/train.h"
 
 #include <stddef.h>
@@ -26,13 +27,17 @@ core_status rlhf_personas_load(const char *personas_h5, rlhf_personas **out);
 void rlhf_personas_free(rlhf_personas *p); /* accepts NULL */
 /* The style of the persona with this id (pointers borrowed from p); false when unknown. */
 bool rlhf_personas_style(const rlhf_personas *p, uint64_t persona_id, data_persona_style *out);
+/* The language axis value (DATA_LANG_EN / _ZH) of the persona with this id; -1 when unknown. */
+int rlhf_personas_language(const rlhf_personas *p, uint64_t persona_id);
 
 /* ---------------------------------------------------------------- the judge (rlhf/judge.c) */
 
 #define RLHF_JUDGE_VERSION "troupe-judge/1"
 
-/* One reply to judge: the persona, the user's cue, the reply's language, the turn (0-based
- * index in the dialogue; 0 is the opening) and the reply's UTF-8 text. */
+/* One reply to judge: the persona, the user's cue, the reply's language, the turn and the
+ * reply's UTF-8 text. The turn is the turn KIND the corpus uses (data_dialogue_turn_kind:
+ * 0 the opening, 1 a follow-up, 2 the closing, which takes a farewell; above 2 counts as
+ * 2), not the raw index: turn 1 of a two-turn dialogue is its closing turn. */
 typedef struct rlhf_judge_item {
     const data_persona_style *persona;
     data_cue cue;
@@ -54,6 +59,9 @@ void rlhf_judge(const rlhf_judge_item *it, rlhf_judge_score *out);
 /* A dialogue's replies judged turn by turn, and across turns: consistency in [0, 1] is how
  * steady register and energy stay from turn to turn (docs/rlhf.md). scores[n]. */
 double rlhf_judge_dialogue(const rlhf_judge_item *items, size_t n, rlhf_judge_score *scores);
+/* The taboo phrases of `lang` (NULL-terminated; English ones match without case). A reply
+ * holding any of them, in either language, scores total 0 with reason "taboo". */
+const char *const *rlhf_judge_taboos(int lang);
 
 /* ---------------------------------------------------------------- preference data (rlhf/prefs.c) */
 
@@ -69,10 +77,45 @@ typedef struct rlhf_pair {
     const int32_t *chosen, *rejected;
     size_t n_chosen, n_rejected;
     data_cue cue;                      /* the user's cue (labels), for the judge */
-    int lang, turn;
+    int lang, turn;                    /* turn: the turn kind, as in rlhf_judge_item */
     const char *reason;                /* why rejected is worse: out_of_character, wrong_tone,
                                         * ignored_cue, taboo, ... */
 } rlhf_pair;
+
+#define RLHF_PREFS_FORMAT "troupe.prefs/1"
+
+/* Counts of an ingest or a synth-prefs run. */
+typedef struct rlhf_prefs_stats {
+    size_t items;        /* YAML items, or corpus utterances looked at (train + validation) */
+    size_t pairs;        /* pairs written (a ranked list of k gives k(k-1)/2) */
+    size_t per_split[2]; /* pairs in train, validation */
+    size_t skipped;      /* utterances without a usable pair (unknown persona, no candidate
+                            the judge scores below the corpus reply) */
+    size_t topics_recovered; /* synth: utterances whose topic was recovered from the reply */
+    size_t reasons[6];   /* pairs per reason, in rlhf_prefs_reasons() order */
+    double wall_seconds;
+} rlhf_prefs_stats;
+
+/* The reasons a pair may give, NULL-terminated: out_of_character, wrong_tone, ignored_cue,
+ * taboo, wrong_language, other. */
+const char *const *rlhf_prefs_reasons(void);
+
+/* Validates the troupe.prefs/1 YAML at yaml_path (docs/rlhf.md) against personas_h5 and
+ * writes its pairs to out_h5 (atomically; the user's audio as log-mel frames, every column
+ * of provenance). Audio paths are relative to the YAML's folder; each file's sha256 must
+ * match. On any problem nothing is written, CORE_ERR_SCHEMA (or the I/O status) is
+ * returned, and every problem found is appended to probs (may be NULL), each naming
+ * "file:line:col: key"; the last error message counts them. stats may be NULL. */
+core_status rlhf_prefs_ingest(const char *yaml_path, const char *personas_h5, const char *out_h5,
+                              persona_problems *probs, rlhf_prefs_stats *stats);
+
+/* Synthetic preference pairs for a corpus made by `troupe data ingest` (corpus_dir holds
+ * index.json and shards/): for every utterance in a train or validation manifest, chosen is
+ * the corpus reply and rejected the lowest-scored of a few perturbed replies
+ * (docs/rlhf.md), labelled synthetic with annotator RLHF_JUDGE_VERSION and the recording's
+ * consent id. Deterministic for (corpus, personas, seed). Writes out_h5 atomically. */
+core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, uint64_t seed,
+                             const char *out_h5, rlhf_prefs_stats *stats);
 
 /* A prefs.h5 opened for training: every pair in memory. */
 typedef struct rlhf_prefs rlhf_prefs;
@@ -82,8 +125,16 @@ size_t rlhf_prefs_count(const rlhf_prefs *p);
 const rlhf_pair *rlhf_prefs_get(const rlhf_prefs *p, size_t i);
 /* The split of pair i: 0 train, 1 validation (held out), as written by the producer. */
 int rlhf_prefs_split(const rlhf_prefs *p, size_t i);
-/* Lineage: "sha256:<hex> <path>" of the file, and its annotators' consent references. */
+/* Lineage: "sha256:<hex> <path>" of the file. */
 const char *rlhf_prefs_id(const rlhf_prefs *p);
+/* Its annotators' consent references (sorted, distinct), borrowed; *n their count. */
+const char *const *rlhf_prefs_consents(const rlhf_prefs *p, size_t *n);
+/* Provenance of pair i: annotator pseudonym, licence, source sha256 (of the audio), and
+ * whether the pair is synthetic. Borrowed. */
+const char *rlhf_prefs_annotator(const rlhf_prefs *p, size_t i);
+const char *rlhf_prefs_licence(const rlhf_prefs *p, size_t i);
+const char *rlhf_prefs_source(const rlhf_prefs *p, size_t i);
+bool rlhf_prefs_synthetic(const rlhf_prefs *p, size_t i);
 
 /* ---------------------------------------------------------------- objectives (rlhf/objectives.c) */
 
@@ -104,5 +155,54 @@ void rlhf_group_advantages(const double *reward, int G, bool scale, double *adv,
  * respect to logp, whether the clip was active, and k3. */
 double rlhf_grpo_token(double logp, double logp_old, double logp_ref, double adv, double eps_low,
                        double eps_high, double beta, double *dlogp, bool *clipped, double *kl);
+
+/* ---------------------------------------------------------------- runs (rlhf/trainer.c) */
+
+enum { RLHF_REWARD = 0, RLHF_DPO = 1, RLHF_GRPO = 2 };
+
+/* One config struct for the three runs; each schema (kinds rlhf.reward, rlhf.dpo, rlhf.grpo,
+ * defaults in configs/rlhf/{reward,dpo,grpo}.yaml) fills the fields it names. */
+typedef struct rlhf_cfg {
+    char *init, *model, *prefs, *personas, *output;
+    int64_t seed, batch, accumulate, max_steps, warmup;
+    double lr, min_lr, weight_decay, grad_clip;
+    int64_t eval_every, eval_items, eval_generate, max_new, ckpt_every, keep_last, threads;
+    train_dist_cfg dist;
+    double margin, center;        /* reward */
+    char *loss;                   /* dpo: sigmoid | ipo | hinge */
+    double beta, label_smoothing; /* dpo; beta is also GRPO's KL weight */
+    int64_t group, top_k, iterations, turns, target_len; /* grpo */
+    double temperature, epsilon, epsilon_high, length_penalty, repetition_penalty, eos_penalty;
+    char *reward_source, *reward_model;
+} rlhf_cfg;
+extern const core_cfg_schema rlhf_reward_schema, rlhf_dpo_schema, rlhf_grpo_schema;
+const core_cfg_schema *rlhf_schema(int mode);
+
+typedef struct rlhf_result {
+    int64_t steps, resumed_from;
+    double first_loss, last_loss, seconds;
+    /* held-out: DPO rewards/accuracies or the reward model's accuracy, before and after */
+    double first_accuracy, accuracy;
+    /* the judge's mean persona-consistency score, before (the SFT checkpoint) and after:
+     * judge_*: of the reply the model prefers in each held-out pair (likelier per byte, or
+     * scored higher by a reward model); gen_judge_*: of its greedy replies to held-out
+     * contexts (eval.generate of them). NaN when not measured. */
+    double judge_before, judge_after, gen_judge_before, gen_judge_after;
+    /* GRPO: mean reward and KL of the first and last steps */
+    double first_reward, last_reward, last_kl;
+} rlhf_result;
+
+/* Runs mode (RLHF_REWARD, RLHF_DPO, RLHF_GRPO) as cfg says, into OUTPUT/checkpoints/ and
+ * OUTPUT/metrics.jsonl; resume as in train_run. */
+core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, const char *resume,
+                     int64_t stop_after, rlhf_result *res);
+
+/* A reply sampled from the model through the KV cache (temperature 0: greedy): the context
+ * laid out as train_sequence_layout cuts it to leave room for max_new bytes; out receives the
+ * reply's bytes (no EOS), *eos whether it ended. */
+core_status rlhf_generate(train_infer *s, const train_model_cfg *mc, const float *persona,
+                          const int32_t *history, size_t n_history, const float *mel,
+                          size_t frames, int max_new, double temperature, int top_k,
+                          core_rng *rng, int32_t *out, int *n_out, bool *eos);
 
 #endif

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Writes TMPDIR/personas.h5 and TMPDIR/corpus (their paths into personas and corpus);
- * returns 0 on success. */
-static inline int test_train_corpus(const char *tmpdir, char *personas, size_t np, char *corpus,
-                                    size_t nc)
+/* Writes TMPDIR/personas.h5 and TMPDIR/corpus of `dialogues` dialogues (their paths into
+ * personas and corpus); returns 0 on success. test_train_corpus: 10 dialogues. */
+static inline int test_train_corpus_n(const char *tmpdir, int dialogues, char *personas,
+                                      size_t np, char *corpus, size_t nc)
 {
     char *roles = core_sprintf("%s/roles", tmpdir);
     core_mkdir_p(roles);
@@ -52,7 +52,9 @@ static inline int test_train_corpus(const char *tmpdir, char *personas, size_t n
     core_cfg_free(&persona_expand_schema, &ec);
     free(roles);
     data_synth_cfg sc;
-    const char *ssets[] = {"dialogues=10", "problems=false", "splits.validation=0.2",
+    char dsets[32];
+    snprintf(dsets, sizeof dsets, "dialogues=%d", dialogues);
+    const char *ssets[] = {dsets, "problems=false", "splits.validation=0.2",
                            "splits.test=0.2"};
     char *out = core_sprintf("%s/synth", tmpdir);
     data_synth_stats ss;
@@ -77,5 +79,10 @@ static inline int test_train_corpus(const char *tmpdir, char *personas, size_t n
     free(rv);
     free(out);
     return st != CORE_OK;
+}
+static inline int test_train_corpus(const char *tmpdir, char *personas, size_t np, char *corpus,
+                                    size_t nc)
+{
+    return test_train_corpus_n(tmpdir, 10, personas, np, corpus, nc);
 }
 #endif

@@ -12,6 +12,7 @@
  *                     (core_rng, so that a resumed run draws the exact same stream)
  *   /cursor           uint64 [4]: the data loader's position
  *   /best_val_loss    float64 [1]
+ *   /reward_norm      float64 [2]: mean and std of a reward model's scores (reward models only)
  *   /lineage          attributes parent_sha256 ("" for none), datasets and manifests
  *                     (string arrays), recordings_sha256 ("" for none) */
 #include "train/train.h"
@@ -125,6 +126,11 @@ core_status train_ckpt_save(const char *path, const train_params *params, const 
     CORE_TRY(core_h5_write(out.file, "rng", CORE_H5_U64, 1, &n_rng, rng));
     CORE_TRY(core_h5_write(out.file, "cursor", CORE_H5_U64, 1, &n_cursor, meta->cursor));
     CORE_TRY(core_h5_write(out.file, "best_val_loss", CORE_H5_F64, 1, &one, &meta->best_val_loss));
+    if (meta->has_reward_norm) {
+        double mv[2] = {meta->reward_mean, meta->reward_std};
+        hsize_t two = 2;
+        CORE_TRY(core_h5_write(out.file, "reward_norm", CORE_H5_F64, 1, &two, mv));
+    }
 
     CORE_TRY(core_h5_group(out.file, "lineage", &g));
     CORE_TRY(
@@ -162,7 +168,31 @@ static void shape_text(char *buf, size_t n, int rank, const hsize_t *dims)
 
 /* Reads `<group>/<name>` for every view of `block`, requiring the view's exact shape, and
  * that the group holds nothing else. */
+/* Tensors whose names start with `may_miss` (NULL: none) keep their values when the file
+ * does not have them: a reward model starting from an SFT checkpoint. */
+static core_status read_block_from(hid_t file, const char *path, const char *group,
+                                   train_params *block, const char *may_miss);
+
 static core_status read_block(hid_t file, const char *path, const char *group, train_params *block)
+{
+    return read_block_from(file, path, group, block, NULL);
+}
+
+core_status train_ckpt_load_init(const char *path, train_params *params, const char *may_miss)
+{
+    hid_t f;
+    core_status st = core_h5_open(path, &f);
+    if (st != CORE_OK)
+        return st;
+    st = core_h5_check_format(f, path, CKPT_FORMAT);
+    if (st == CORE_OK)
+        st = read_block_from(f, path, "params", params, may_miss);
+    core_h5_close(f);
+    return st;
+}
+
+static core_status read_block_from(hid_t file, const char *path, const char *group,
+                                   train_params *block, const char *may_miss)
 {
     core_status st = CORE_OK;
     hid_t g = H5Gopen2(file, group, H5P_DEFAULT);
@@ -174,6 +204,8 @@ static core_status read_block(hid_t file, const char *path, const char *group, t
         hsize_t dims[8];
         hid_t d = H5I_INVALID_HID;
         if (H5Lexists(g, v->name, H5P_DEFAULT) <= 0) {
+            if (may_miss && !strncmp(v->name, may_miss, strlen(may_miss)))
+                continue;
             st = CORE_ERR(CORE_ERR_SCHEMA, "%s: tensor '%s' is missing from '/%s'", path, v->name,
                           group);
             goto done;
@@ -297,6 +329,13 @@ core_status train_ckpt_load(const char *path, train_params *params, train_adamw 
     }
     CORE_TRY(read_fixed(f, path, "cursor", CORE_H5_U64, 4, got.cursor));
     CORE_TRY(read_fixed(f, path, "best_val_loss", CORE_H5_F64, 1, &got.best_val_loss));
+    if (H5Lexists(f, "reward_norm", H5P_DEFAULT) > 0) {
+        double mv[2];
+        CORE_TRY(read_fixed(f, path, "reward_norm", CORE_H5_F64, 2, mv));
+        got.has_reward_norm = true;
+        got.reward_mean = mv[0];
+        got.reward_std = mv[1];
+    }
     if (H5Aexists(f, "config") > 0)
         CORE_TRY(core_h5_attr_get_str(f, "config", &got.config_yaml));
 

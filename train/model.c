@@ -169,6 +169,10 @@ static size_t model_specs(const train_model_cfg *c, train_param_spec *sp, char (
         ADD(2, (size_t)train_para_classes[k], d, "para.%s.w", train_para_names[k]);
         ADD(1, (size_t)train_para_classes[k], 0, "para.%s.b", train_para_names[k]);
     }
+    if (c->reward_head) { /* the reward model's head (rlhf reward), last of all */
+        ADD(2, 1, d, "reward.w");
+        ADD(1, 1, 0, "reward.b");
+    }
 #undef ADD
     return n;
 }
@@ -207,7 +211,8 @@ static void bind(model_w *w, const train_params *p, int L)
         w->parab[k] = NEXT;
     }
 #undef NEXT
-    CORE_ASSERT(i == p->n_views);
+    /* a reward head (reward.w, reward.b) may follow; the reward model reads it by name */
+    CORE_ASSERT(i == p->n_views || (i + 2 == p->n_views && !strcmp(v[i].name, "reward.w")));
 }
 
 /* Carves `n` floats for each array from the block (bump allocation); on a size overflow
@@ -307,7 +312,8 @@ core_status train_model_create(const train_model_cfg *cfg, int max_B, train_mode
     m->NH = (int)cfg->n_heads;
     m->S = (int)cfg->stack;
     m->F = m->S * TRAIN_N_MELS;
-    const size_t n_specs = 6 + 12 * (size_t)m->L + 2 + 2 * TRAIN_N_HEADS_PARA;
+    const size_t n_specs =
+        6 + 12 * (size_t)m->L + 2 + 2 * TRAIN_N_HEADS_PARA + (cfg->reward_head ? 2 : 0);
     specs = core_alloc(n_specs, sizeof *specs, "model parameter specs");
     names = core_alloc(n_specs, sizeof *names, "model parameter names");
     m->w.layer = core_zalloc((size_t)m->L, sizeof(layer_w), "model layers");
@@ -677,9 +683,9 @@ static void backward(train_model *m, const train_batch *b, const float *dloss, f
     memset(m->dres, 0, N * D * sizeof(float));
     train_layernorm_backward(m->dres, g->lnfw, g->lnfb, m->dln, m->xout, w->lnfw, m->lnfm, m->lnfr,
                              (int)N, d);
-    /* lnf and the paralinguistic heads: the block's tail, from lnf.w to the end */
-    grads_done(m, g->lnfw, g->parab[TRAIN_N_HEADS_PARA - 1],
-               (size_t)train_para_classes[TRAIN_N_HEADS_PARA - 1]);
+    /* lnf, the paralinguistic heads (and a reward head, whose gradient the caller set
+     * before the backward): the block's tail, from lnf.w to the end */
+    grads_done(m, g->lnfw, m->grads.data + m->grads.count, 0);
 
     for (int l = m->L - 1; l >= 0; l--) {
         const layer_w *lw = &w->layer[l], *lg = &g->layer[l];

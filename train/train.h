@@ -146,6 +146,7 @@ extern const int train_para_classes[TRAIN_N_HEADS_PARA];       /* 10, 2, 2, 3, 3
 typedef struct train_model_cfg {
     int64_t d_model, n_layers, n_heads, max_seq, stack; /* stack: log-mel frames per position (S) */
     double para_weight;                                  /* weight of the paralinguistic losses */
+    bool reward_head; /* not in the YAML: set by `rlhf reward`; adds reward.w (1,d), reward.b (1) */
 } train_model_cfg;
 extern const core_cfg_schema train_model_schema; /* kind "model", configs/model/<size>.yaml */
 
@@ -295,6 +296,8 @@ typedef struct train_ckpt_meta {
     size_t n_manifests;
     char *recordings_sha256; /* hash of the sorted LF-joined recording ids used */
     double best_val_loss;
+    bool has_reward_norm;            /* a reward model: its scores' mean and std on its data */
+    double reward_mean, reward_std;
 } train_ckpt_meta;
 void train_ckpt_meta_free(train_ckpt_meta *m);
 /* Writes `/params/<name>` for every view, `/optim/m/<name>` and `/optim/v/<name>`, the
@@ -306,6 +309,9 @@ core_status train_ckpt_save(const char *path, const train_params *params, const 
  * error names the tensor). opt may be NULL (weights only). */
 core_status train_ckpt_load(const char *path, train_params *params, train_adamw *opt,
                             train_ckpt_meta *meta);
+/* The parameters only, as the start of another run (RLHF from an SFT checkpoint): tensors
+ * whose names begin with may_miss (NULL: none) keep their values if the file lacks them. */
+core_status train_ckpt_load_init(const char *path, train_params *params, const char *may_miss);
 /* Writes the parameters as a safetensors file (float32, names as in the checkpoint). */
 core_status train_export_safetensors(const char *ckpt_path, const char *out_path);
 
