@@ -66,11 +66,14 @@ static int cmd_run(int mode, const char *name, int argc, char **argv)
         printf("rlhf %s: %lld steps in %.1f s, loss %.4f -> %.4f\n", name, (long long)r.steps,
                r.seconds, r.first_loss, r.last_loss);
         if (!isnan(r.first_accuracy))
-            printf("rlhf %s: held-out %s %.3f -> %.3f\n", name,
-                   mode == RLHF_DPO ? "rewards/accuracies" : "accuracy", r.first_accuracy,
-                   r.accuracy);
+            printf("rlhf %s: held-out %s %.3f -> %.3f (pairs the reply's text decides %.3f -> "
+                   "%.3f, pairs only the user's audio decides %.3f -> %.3f)\n",
+                   name, mode == RLHF_DPO ? "rewards/accuracies" : "accuracy", r.first_accuracy,
+                   r.accuracy, r.first_accuracy_text, r.accuracy_text, r.first_accuracy_cue,
+                   r.accuracy_cue);
         if (mode == RLHF_GRPO)
-            printf("rlhf grpo: mean reward %.3f -> %.3f, KL to the reference %.4f\n",
+            printf("rlhf grpo: mean reward (first 3 steps -> last 3) %.3f -> %.3f, KL to the "
+                   "reference %.4f\n",
                    r.first_reward, r.last_reward, r.last_kl);
         if (!isnan(r.judge_before))
             printf("rlhf %s: persona consistency (judge) of the reply the model prefers in each "

@@ -168,7 +168,7 @@ typedef struct rlhf_cfg {
     double lr, min_lr, weight_decay, grad_clip;
     int64_t eval_every, eval_items, eval_generate, max_new, ckpt_every, keep_last, threads;
     train_dist_cfg dist;
-    double margin, center;        /* reward */
+    double margin, center, para_aux; /* reward */
     char *loss;                   /* dpo: sigmoid | ipo | hinge */
     double beta, label_smoothing; /* dpo; beta is also GRPO's KL weight */
     int64_t group, top_k, iterations, turns, target_len; /* grpo */
@@ -183,12 +183,15 @@ typedef struct rlhf_result {
     double first_loss, last_loss, seconds;
     /* held-out: DPO rewards/accuracies or the reward model's accuracy, before and after */
     double first_accuracy, accuracy;
+    /* the same over the held-out pairs only the user's audio decides (reason ignored_cue),
+     * and over the others (the reply's text decides) */
+    double first_accuracy_cue, accuracy_cue, first_accuracy_text, accuracy_text;
     /* the judge's mean persona-consistency score, before (the SFT checkpoint) and after:
      * judge_*: of the reply the model prefers in each held-out pair (likelier per byte, or
      * scored higher by a reward model); gen_judge_*: of its greedy replies to held-out
      * contexts (eval.generate of them). NaN when not measured. */
     double judge_before, judge_after, gen_judge_before, gen_judge_after;
-    /* GRPO: mean reward and KL of the first and last steps */
+    /* GRPO: mean reward over the first three and the last three steps; the last KL */
     double first_reward, last_reward, last_kl;
 } rlhf_result;
 

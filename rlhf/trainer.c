@@ -66,6 +66,8 @@ static const core_cfg_field reward_fields[] = {
       "margin the chosen score must beat the rejected one by"),
     F("reward.center", CORE_CFG_REAL, center, 0, 100, NULL, 0,
       "reward centring coefficient: + center (s_c + s_r)^2"),
+    F("reward.para_aux", CORE_CFG_REAL, para_aux, 0, 100, NULL, 0,
+      "weight of the paralinguistic losses (the user's cue) kept as an auxiliary task"),
 };
 static const core_cfg_field dpo_fields[] = {
     COMMON,
@@ -290,8 +292,20 @@ static void layout_pairs(run *R, const size_t *idx, int n)
                                   c ? p->n_rejected : p->n_chosen, (int)R->mc.max_seq,
                                   (int)R->mc.stack);
     }
-    for (int i = 0; i < b->B * TRAIN_N_HEADS_PARA; i++)
-        b->labels[i] = -1;
+    /* the user's cue as the paralinguistic labels it gives (emotion, laughter, hesitation,
+     * speed; the rest unknown): the reward model's auxiliary loss */
+    for (int i = 0; i < n; i++) {
+        const rlhf_pair *p = rlhf_prefs_get(R->prefs, idx[i]);
+        for (int c = 0; c < 2; c++) {
+            int32_t *l = b->labels + (size_t)(2 * i + c) * TRAIN_N_HEADS_PARA;
+            for (int k = 0; k < TRAIN_N_HEADS_PARA; k++)
+                l[k] = -1;
+            l[0] = p->cue.emotion;
+            l[1] = p->cue.laughter;
+            l[2] = p->cue.hesitation;
+            l[3] = p->cue.speed;
+        }
+    }
 }
 
 /* A row's last position (its EOS): where the reward head reads the hidden state. */
@@ -452,12 +466,13 @@ static double judge_reply(run *R, const rlhf_pair *p, int c)
 /* Held-out pairs: DPO's rewards/accuracies (or the reward model's accuracy), and the judge's
  * mean score of the reply the model prefers of each pair: the likelier per byte (DPO, GRPO)
  * or the higher scored (reward model). */
-static core_status pair_eval(run *R, double *acc, double *judge_pick)
+static core_status pair_eval(run *R, double *acc, double *judge_pick, double *acc_cue,
+                             double *acc_text)
 {
     const rlhf_cfg *cfg = R->cfg;
     const size_t n = R->n_val < (size_t)cfg->eval_items ? R->n_val : (size_t)cfg->eval_items;
     const int rank = train_dist_rank(), size = train_dist_size();
-    double sums[4] = {0, 0, 0, 0}, v[128];
+    double sums[8] = {0}, v[128];
     int ntok[128];
     size_t idx[64];
     int k = 0;
@@ -483,8 +498,11 @@ static core_status pair_eval(run *R, double *acc, double *judge_pick)
                 }
                 sums[0] += a > b;
                 sums[1] += 1;
-                if (getenv("XDBG"))
-                    fprintf(stderr, "DBG %s %d\n", rlhf_prefs_get(R->prefs, idx[j])->reason, a > b);
+                /* pairs that only the user's audio decides, and the rest */
+                const rlhf_pair *pp = rlhf_prefs_get(R->prefs, idx[j]);
+                const int cue = pp->reason && !strcmp(pp->reason, "ignored_cue");
+                sums[4 + 2 * cue] += a > b;
+                sums[5 + 2 * cue] += 1;
                 double js = judge_reply(R, rlhf_prefs_get(R->prefs, idx[j]), pa >= pb ? 0 : 1);
                 if (!isnan(js)) {
                     sums[2] += js;
@@ -494,9 +512,11 @@ static core_status pair_eval(run *R, double *acc, double *judge_pick)
             k = 0;
         }
     }
-    core_status st = train_dist_sum(sums, 4);
+    core_status st = train_dist_sum(sums, 8);
     *acc = sums[1] > 0 ? sums[0] / sums[1] : NAN;
     *judge_pick = sums[3] > 0 ? sums[2] / sums[3] : NAN;
+    *acc_text = sums[5] > 0 ? sums[4] / sums[5] : NAN;
+    *acc_cue = sums[7] > 0 ? sums[6] / sums[7] : NAN;
     return st;
 }
 
@@ -589,7 +609,8 @@ static void pairs_step(run *R, const size_t *items, int n, double global, int64_
     sl[K_N] += n;
     if (last_local)
         train_sync_arm(R->sync, step);
-    train_model_backward_ext(R->m, b, NULL, 0.0f, R->dhidden);
+    train_model_backward_ext(R->m, b, NULL, (float)(cfg->para_aux * (double)b->B / global),
+                             R->dhidden);
 }
 
 /* GRPO, phase 1 for one micro-batch: G replies per prompt over `turns` turns, their
@@ -895,6 +916,8 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     memset(res, 0, sizeof *res);
     res->judge_before = res->judge_after = res->first_accuracy = res->accuracy = NAN;
     res->gen_judge_before = res->gen_judge_after = NAN;
+    res->first_accuracy_cue = res->first_accuracy_text = res->accuracy_cue = NAN;
+    res->accuracy_text = NAN;
     run R = {0};
     R.cfg = cfg;
     R.mode = mode;
@@ -1067,7 +1090,8 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         CORE_TRY(reference_logps(&R, init_id));
     /* before: the SFT model's held-out numbers */
     if (R.n_val)
-        CORE_TRY(pair_eval(&R, &res->first_accuracy, &res->judge_before));
+        CORE_TRY(pair_eval(&R, &res->first_accuracy, &res->judge_before, &res->first_accuracy_cue,
+                           &res->first_accuracy_text));
     if (mode == RLHF_GRPO)
         res->first_accuracy = NAN; /* no reference log-probs: only the pick counts */
     if (mode != RLHF_REWARD && cfg->eval_generate > 0 && R.n_val)
@@ -1117,6 +1141,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     const double global = (double)(cfg->batch * cfg->accumulate) *
                           (mode == RLHF_GRPO ? (double)cfg->group : 1.0);
     size_t items[64];
+    double recent[3] = {0, 0, 0}; /* GRPO: the last three steps' mean rewards */
     while (step < cfg->max_steps) {
         const double t0 = core_now();
         const double lr = train_lr_at(step, cfg->warmup, cfg->max_steps, cfg->lr, cfg->min_lr);
@@ -1196,11 +1221,15 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         res->last_loss = tot[K_LOSS] / nn;
         if (step == res->resumed_from + 1)
             res->first_loss = res->last_loss;
-        if (mode == RLHF_GRPO) {
-            res->last_reward = tot[K_A] / nn;
+        if (mode == RLHF_GRPO) { /* means over the first and the last three steps */
+            const double rw = tot[K_A] / nn;
+            const int64_t k = step - res->resumed_from;
+            recent[(k - 1) % 3] = rw;
+            if (k <= 3)
+                res->first_reward = (res->first_reward * (double)(k - 1) + rw) / (double)k;
+            res->last_reward = (recent[0] + (k > 1 ? recent[1] : 0) + (k > 2 ? recent[2] : 0)) /
+                               (double)(k < 3 ? k : 3);
             res->last_kl = tot[K_D] / nn;
-            if (step == res->resumed_from + 1)
-                res->first_reward = res->last_reward;
         }
         if (mode == RLHF_REWARD) { /* the scores' mean and std, for normalisation */
             meta.has_reward_norm = true;
@@ -1219,7 +1248,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         const bool interrupted = stop_after > 0 && step - res->resumed_from >= stop_after && !last;
         if (R.n_val && ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || last)) {
             double acc = NAN, pick = NAN, gen = NAN;
-            CORE_TRY(pair_eval(&R, &acc, &pick));
+            CORE_TRY(pair_eval(&R, &acc, &pick, &res->accuracy_cue, &res->accuracy_text));
             if (mode == RLHF_GRPO)
                 acc = NAN;
             if (mode != RLHF_REWARD && cfg->eval_generate > 0)

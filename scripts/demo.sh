@@ -93,6 +93,28 @@ step "13. a reply for a held-out utterance, streamed (a few minutes of training:
 grep -A 12 "\"path\": \"audio/$wav\"" "$OUT/synth/test/manifest.yaml" | grep -m 1 '"text"' |
     sed 's/.*"text": "\(.*\)"/the user said (audio only reached the model): \1/'
 
+# Roleplay RLHF (docs/rlhf.md): synthetic preference pairs labelled by the judge, a reward
+# model, DPO from the SFT checkpoint, then a short GRPO from DPO's, each on 2 MPI ranks.
+MPI="mpirun --oversubscribe --bind-to none -np 2"
+rm -rf "$OUT/prefs.h5" "$OUT/rlhf"
+step "14. preference pairs for the embedded corpus, labelled by the persona-consistency judge" \
+    "troupe rlhf synth-prefs --corpus $OUT/synth-corpus --personas $OUT/personas.h5 -o $OUT/prefs.h5"
+"$TROUPE" rlhf synth-prefs --corpus "$OUT/synth-corpus" --personas "$OUT/personas.h5" \
+    -o "$OUT/prefs.h5"
+rl() { # rl MODE CONFIG INIT OUT
+    $MPI "$TROUPE" rlhf "$1" "configs/rlhf/$2" --set init="$3" --set data.prefs="$OUT/prefs.h5" \
+        --set data.personas="$OUT/personas.h5" --set output="$4"
+}
+step "15. a reward model (Bradley-Terry) from the SFT checkpoint" \
+    "mpirun -np 2 troupe rlhf reward configs/rlhf/demo-reward.yaml --set init=$OUT/run/checkpoints/last.h5 ..."
+rl reward demo-reward.yaml "$OUT/run/checkpoints/last.h5" "$OUT/rlhf/reward"
+step "16. DPO from the SFT checkpoint (persona consistency before and after)" \
+    "mpirun -np 2 troupe rlhf dpo configs/rlhf/demo-dpo.yaml --set init=$OUT/run/checkpoints/last.h5 ..."
+rl dpo demo-dpo.yaml "$OUT/run/checkpoints/last.h5" "$OUT/rlhf/dpo"
+step "17. a short GRPO from the DPO checkpoint, rewarded by the judge" \
+    "mpirun -np 2 troupe rlhf grpo configs/rlhf/demo-grpo.yaml --set init=$OUT/rlhf/dpo/checkpoints/last.h5 ..."
+rl grpo demo-grpo.yaml "$OUT/rlhf/dpo/checkpoints/last.h5" "$OUT/rlhf/grpo"
+
 rows=$(sed -n 's/^.*: \([0-9]*\) rows x.*/\1/p' "$OUT/persona-stats.txt" | head -n 1)
 roles=$(ls "$OUT/roles" | wc -l)
 printf '\n== summary (%ss)\n' "$(( $(date +%s) - t0 ))"
@@ -103,5 +125,7 @@ echo "licensed batch:   $OUT/licensed/ (keys, keyring.yaml, revocations/, batch/
 echo "training shards:  $OUT/corpus/ (shards/, index.json, dataset-card.json, quarantine.yaml, audit.md)"
 echo "refused use:      $OUT/audit-voice-cloning.md"
 echo "embedded corpus:  $OUT/synth/ (corpus.yaml lists the planted problems); shards in $OUT/synth-corpus/"
-echo "training run:     $OUT/run/ (checkpoints/, metrics.jsonl, small.safetensors)"
-echo "stages not built yet: MPI data parallelism, RLHF, eval (see the issues)"
+echo "training run:     $OUT/run/ (checkpoints/, metrics.jsonl, small.safetensors; 2 MPI ranks)"
+echo "preference pairs: $OUT/prefs.h5 (synthetic, annotator troupe-judge/1)"
+echo "rlhf runs:        $OUT/rlhf/{reward,dpo,grpo}/ (checkpoints/, metrics.jsonl)"
+echo "stages not built yet: eval (see the issues)"

@@ -2,7 +2,8 @@
  * 1 rank with the same global batch (within float reassociation; bitwise in deterministic
  * mode, also over the TCP transport), ZeRO-1 equals plain data parallel, a rank killed by
  * SIGKILL stops the job with its name and the run resumes (with a different number of
- * ranks) to a byte-identical checkpoint, a hung rank stops the job within the timeout.
+ * ranks) to a byte-identical checkpoint, a hung rank stops the job within the timeout;
+ * DPO (rlhf/) on 2 ranks equals 1 rank.
  * Runs the troupe binary; needs mpirun (openmpi-bin), espeak-ng and sox. */
 #include "train/train.h"
 #include "tests/runner.h"
@@ -182,6 +183,43 @@ static void test_hung_rank_stops_the_job_naming_it(void)
     free(out);
 }
 
+/* DPO from the "one" run's checkpoint, with 0 (no mpirun) or np ranks. */
+static int dpo(const char *name, int np)
+{
+    char launcher[512] = "";
+    if (np > 0)
+        snprintf(launcher, sizeof launcher, MPIRUN "-np %d ", np);
+    char *cmd = core_sprintf(
+        "%s%s rlhf dpo --set init=%s/one/checkpoints/last.h5 --set data.prefs=%s/prefs.h5 "
+        "--set data.personas=%s --set output=%s/%s --set model=model/tiny.yaml --set batch=2 "
+        "--set accumulate=2 --set max_steps=4 --set threads=1 --set eval.generate=0 "
+        "--set eval.every=0 --set checkpoint.every=0 --set optim.lr=0.001 "
+        "--set dist.bucket_mb=0.25",
+        launcher, troupe, tmpdir, tmpdir, personas, tmpdir, name);
+    char *o = NULL;
+    int rc = test_run(cmd, &o);
+    if (rc != 0)
+        printf("  %s\n  exit %d:\n%s\n", cmd, rc, o ? o : "");
+    free(cmd);
+    free(o);
+    return rc;
+}
+
+static void test_dpo_two_ranks_equal_one_rank(void)
+{
+    char *cmd = core_sprintf("%s rlhf synth-prefs --corpus %s --personas %s -o %s/prefs.h5",
+                             troupe, corpus, personas, tmpdir);
+    char *o = NULL;
+    CHECK_EQ_INT(test_run(cmd, &o), 0);
+    free(o);
+    free(cmd);
+    CHECK_EQ_INT(dpo("dpo-one", 0), 0);
+    CHECK_EQ_INT(dpo("dpo-two", 2), 0);
+    double d = max_rel_diff("dpo-one", "dpo-two");
+    printf("  largest relative parameter difference after 4 DPO steps, 1 vs 2 ranks: %.3g\n", d);
+    CHECK(d < 1e-3);
+}
+
 static void test_accumulate_must_split_into_whole_micro_batches(void)
 {
     char *out = NULL;
@@ -211,6 +249,7 @@ int main(void)
     RUN(test_killed_rank_stops_the_job_and_the_run_resumes_identically);
     RUN(test_hung_rank_stops_the_job_naming_it);
     RUN(test_accumulate_must_split_into_whole_micro_batches);
+    RUN(test_dpo_two_ranks_equal_one_rank);
     core_rmtree(tmpdir);
     return TEST_SUMMARY();
 }

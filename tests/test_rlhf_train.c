@@ -1,0 +1,203 @@
+/* Tests of the RLHF runs (rlhf/trainer.c) on a small corpus made here: an SFT checkpoint of
+ * the tiny model, synthetic preference pairs labelled by the judge, then the reward model
+ * ranks >= 90% of the held-out pairs that the reply's text decides, DPO raises
+ * rewards/accuracies and the judge's score of the preferred reply above the SFT
+ * checkpoint's and resumes exactly, and GRPO raises the mean reward with the KL to the
+ * reference bounded.
+ * Needs espeak-ng and sox. */
+#include "rlhf/rlhf.h"
+#include "tests/runner.h"
+#include "tests/train_corpus.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char tmpdir[256], personas[400], corpus[400], prefs[400], sft[400];
+
+static int setup(void)
+{
+    if (test_train_corpus_n(tmpdir, 80, personas, sizeof personas, corpus, sizeof corpus) != 0)
+        return 1;
+    snprintf(prefs, sizeof prefs, "%s/prefs.h5", tmpdir);
+    rlhf_prefs_stats ps;
+    if (rlhf_prefs_synth(corpus, personas, 1, prefs, &ps) != CORE_OK)
+        return 1;
+    printf("  %zu synthetic pairs (%zu train, %zu held out); reasons:", ps.pairs, ps.per_split[0],
+           ps.per_split[1]);
+    for (int k = 0; rlhf_prefs_reasons()[k]; k++)
+        printf(" %s %zu", rlhf_prefs_reasons()[k], ps.reasons[k]);
+    printf("\n");
+    /* the SFT checkpoint: the tiny model trained briefly on the corpus */
+    char s1[600], s2[600], s3[600];
+    snprintf(s1, sizeof s1, "data.corpus=%s", corpus);
+    snprintf(s2, sizeof s2, "data.personas=%s", personas);
+    snprintf(s3, sizeof s3, "output=%s/sft", tmpdir);
+    const char *sets[] = {s1, s2, s3, "model=model/tiny.yaml", "batch=8", "max_steps=400",
+                          "eval.every=0", "checkpoint.every=0", "optim.lr=0.003",
+                          "optim.warmup=5", "threads=1"};
+    train_cfg c;
+    if (core_cfg_load(&train_schema, NULL, sets, sizeof sets / sizeof *sets, &c) != CORE_OK)
+        return 1;
+    train_result r;
+    core_status st = train_run(&c, "sft\n", NULL, 0, &r);
+    core_cfg_free(&train_schema, &c);
+    snprintf(sft, sizeof sft, "%s/sft/checkpoints/last.h5", tmpdir);
+    return st != CORE_OK;
+}
+
+/* Loads a run config of `schema` with the common settings and `extra` --set lines. */
+static bool run_cfg(const core_cfg_schema *schema, const char *out, const char *const *extra,
+                    size_t n_extra, rlhf_cfg *c)
+{
+    char s1[600], s2[600], s3[600], s4[600];
+    snprintf(s1, sizeof s1, "init=%s", sft);
+    snprintf(s2, sizeof s2, "data.prefs=%s", prefs);
+    snprintf(s3, sizeof s3, "data.personas=%s", personas);
+    snprintf(s4, sizeof s4, "output=%s/%s", tmpdir, out);
+    const char *sets[32] = {s1, s2, s3, s4, "model=model/tiny.yaml", "threads=1",
+                            "checkpoint.every=0", "eval.every=0", "eval.max_new=48"};
+    size_t n = 9;
+    for (size_t i = 0; i < n_extra && n < 32; i++)
+        sets[n++] = extra[i];
+    core_status st = core_cfg_load(schema, NULL, sets, n, c);
+    if (st != CORE_OK)
+        printf("    %s\n", core_error_message());
+    return st == CORE_OK;
+}
+
+static void test_reward_model_ranks_held_out_pairs(void)
+{
+    const char *extra[] = {"max_steps=200", "batch=8", "optim.lr=0.001", "optim.warmup=10"};
+    rlhf_cfg c;
+    CHECK(run_cfg(&rlhf_reward_schema, "reward", extra, 4, &c));
+    rlhf_result r;
+    CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", NULL, 0, &r), CORE_OK);
+    printf("    reward model: held-out accuracy %.3f -> %.3f (pairs the text decides %.3f, pairs "
+           "only the audio decides %.3f), loss %.3f -> %.3f\n",
+           r.first_accuracy, r.accuracy, r.accuracy_text, r.accuracy_cue, r.first_loss,
+           r.last_loss);
+    /* The tiny model after a short SFT barely hears the cues, so the pairs only the audio
+     * decides (ignored_cue) stay near chance; the others must be ranked right. */
+    CHECK(r.accuracy_text >= 0.9);
+    CHECK(r.accuracy > r.first_accuracy);
+    CHECK(r.last_loss < r.first_loss);
+    /* the checkpoint carries the head and the scores' normalisation */
+    char *p = core_sprintf("%s/reward/checkpoints/last.h5", tmpdir);
+    hid_t f;
+    CHECK_EQ_INT(core_h5_open(p, &f), CORE_OK);
+    CHECK(H5Lexists(f, "/params/reward.w", H5P_DEFAULT) > 0);
+    CHECK(H5Lexists(f, "reward_norm", H5P_DEFAULT) > 0);
+    core_h5_close(f);
+    free(p);
+    core_cfg_free(&rlhf_reward_schema, &c);
+}
+
+static void test_dpo_raises_rewards_accuracies_and_resumes_exactly(void)
+{
+    const char *extra[] = {"max_steps=40", "batch=8", "optim.lr=0.001", "optim.warmup=4",
+                           "eval.generate=16", "dpo.beta=0.1"};
+    rlhf_cfg c;
+    CHECK(run_cfg(&rlhf_dpo_schema, "dpo", extra, 6, &c));
+    rlhf_result r;
+    CHECK_EQ_INT(rlhf_run(RLHF_DPO, &c, "dpo\n", NULL, 0, &r), CORE_OK);
+    printf("    dpo: held-out rewards/accuracies %.3f -> %.3f, loss %.4f -> %.4f; judge of the "
+           "preferred reply %.3f -> %.3f, of greedy replies %.3f -> %.3f\n",
+           r.first_accuracy, r.accuracy, r.first_loss, r.last_loss, r.judge_before,
+           r.judge_after, r.gen_judge_before, r.gen_judge_after);
+    /* the policy starts as the reference: loss ln 2, no pair ranked right yet */
+    CHECK_NEAR(r.first_loss, log(2.0), 1e-3);
+    CHECK(r.accuracy > r.first_accuracy);
+    CHECK(r.accuracy >= 0.75);
+    CHECK(r.last_loss < r.first_loss);
+    CHECK(r.judge_after > r.judge_before);
+    CHECK(!isnan(r.gen_judge_before) && !isnan(r.gen_judge_after));
+    core_cfg_free(&rlhf_dpo_schema, &c);
+
+    /* interrupted at step 15 and resumed: the same final state as the whole run */
+    CHECK(run_cfg(&rlhf_dpo_schema, "dpo-resumed", extra, 6, &c));
+    CHECK_EQ_INT(rlhf_run(RLHF_DPO, &c, "dpo\n", NULL, 15, &r), CORE_OK);
+    CHECK_EQ_INT(r.steps, 15);
+    CHECK_EQ_INT(rlhf_run(RLHF_DPO, &c, "dpo\n", "auto", 0, &r), CORE_OK);
+    CHECK_EQ_INT(r.resumed_from, 15);
+    char *a = core_sprintf("%s/dpo/checkpoints/last.h5", tmpdir);
+    char *b = core_sprintf("%s/dpo-resumed/checkpoints/last.h5", tmpdir);
+    char *ta = NULL, *tb = NULL;
+    size_t na = 0, nb = 1;
+    CHECK_EQ_INT(core_file_read(a, 0, &ta, &na), CORE_OK);
+    CHECK_EQ_INT(core_file_read(b, 0, &tb, &nb), CORE_OK);
+    /* the files differ only in the output folder the config names: compare the weights */
+    hid_t fa, fb;
+    CHECK_EQ_INT(core_h5_open(a, &fa), CORE_OK);
+    CHECK_EQ_INT(core_h5_open(b, &fb), CORE_OK);
+    int rank;
+    hsize_t dims[8];
+    float *wa = NULL, *wb = NULL;
+    CHECK_EQ_INT(core_h5_read(fa, "/params/h.1.mlp.fc.w", CORE_H5_F32, &rank, dims, (void **)&wa),
+                 CORE_OK);
+    CHECK_EQ_INT(core_h5_read(fb, "/params/h.1.mlp.fc.w", CORE_H5_F32, &rank, dims, (void **)&wb),
+                 CORE_OK);
+    CHECK(wa && wb && !memcmp(wa, wb, (size_t)dims[0] * (size_t)dims[1] * sizeof(float)));
+    float *ma = NULL, *mb = NULL;
+    CHECK_EQ_INT(core_h5_read(fa, "/optim/v/wte", CORE_H5_F32, &rank, dims, (void **)&ma), CORE_OK);
+    CHECK_EQ_INT(core_h5_read(fb, "/optim/v/wte", CORE_H5_F32, &rank, dims, (void **)&mb), CORE_OK);
+    CHECK(ma && mb && !memcmp(ma, mb, (size_t)dims[0] * (size_t)dims[1] * sizeof(float)));
+    core_h5_close(fa);
+    core_h5_close(fb);
+    free(wa);
+    free(wb);
+    free(ma);
+    free(mb);
+    free(ta);
+    free(tb);
+    free(a);
+    free(b);
+    core_cfg_free(&rlhf_dpo_schema, &c);
+}
+
+static void test_grpo_raises_the_reward_with_bounded_kl(void)
+{
+    const char *extra[] = {"max_steps=60",   "batch=4",          "grpo.group=4",
+                           "optim.lr=0.0003", "optim.warmup=2",   "eval.max_new=64",
+                           "grpo.beta=0.04",  "grpo.temperature=0.7", "eval.generate=24"};
+    rlhf_cfg c;
+    CHECK(run_cfg(&rlhf_grpo_schema, "grpo", extra, 9, &c));
+    rlhf_result r;
+    CHECK_EQ_INT(rlhf_run(RLHF_GRPO, &c, "grpo\n", NULL, 0, &r), CORE_OK);
+    printf("    grpo: mean reward (first 3 steps -> last 3) %.3f -> %.3f, KL %.4f, %lld steps in "
+           "%.1f s\n",
+           r.first_reward,
+           r.last_reward, r.last_kl, (long long)r.steps, r.seconds);
+    printf("    grpo: judge of greedy replies to held-out contexts %.3f -> %.3f, of the preferred "
+           "reply %.3f -> %.3f\n",
+           r.gen_judge_before, r.gen_judge_after, r.judge_before, r.judge_after);
+    CHECK(r.last_reward > r.first_reward);
+    CHECK(r.gen_judge_after > r.gen_judge_before);
+    CHECK(r.last_kl >= 0 && r.last_kl < 0.5);
+    char *p = core_sprintf("%s/grpo/metrics.jsonl", tmpdir);
+    char *text;
+    size_t n;
+    CHECK_EQ_INT(core_file_read(p, 0, &text, &n), CORE_OK);
+    CHECK_CONTAINS(text, "\"frac_reward_zero_std\"");
+    CHECK_CONTAINS(text, "\"clip_ratio\"");
+    CHECK_CONTAINS(text, "\"completions/mean_length\"");
+    free(text);
+    free(p);
+    core_cfg_free(&rlhf_grpo_schema, &c);
+}
+
+int main(void)
+{
+    if (!test_tmpdir(tmpdir, sizeof tmpdir, "rlhf"))
+        return 1;
+    if (setup() != 0) {
+        printf("setup failed: %s\n", core_error_message());
+        return 1;
+    }
+    RUN(test_reward_model_ranks_held_out_pairs);
+    RUN(test_dpo_raises_rewards_accuracies_and_resumes_exactly);
+    RUN(test_grpo_raises_the_reward_with_bounded_kl);
+    core_rmtree(tmpdir);
+    return TEST_SUMMARY();
+}
