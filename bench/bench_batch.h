@@ -8,11 +8,9 @@
 static inline train_batch bench_batch(int B, int T, int stack, uint64_t seed)
 {
     const int F = stack * TRAIN_N_MELS;
-    train_batch b = {B, T, calloc((size_t)B, TRAIN_PERSONA_DIM * sizeof(float)),
-                     calloc((size_t)B * T, 1), calloc((size_t)B * T, sizeof(int32_t)),
-                     calloc((size_t)B * T * F, sizeof(float)),
-                     calloc((size_t)B * T, sizeof(int32_t)),
-                     calloc((size_t)B, TRAIN_N_HEADS_PARA * sizeof(int32_t))};
+    train_batch b;
+    if (!train_batch_alloc(&b, B, T, stack))
+        abort();
     core_rng r;
     core_rng_init(&r, seed, "bench.batch");
     for (int i = 0; i < B; i++) {
@@ -40,13 +38,5 @@ static inline train_batch bench_batch(int B, int T, int stack, uint64_t seed)
     return b;
 }
 
-static inline void bench_batch_free(train_batch *b)
-{
-    free(b->persona);
-    free(b->kind);
-    free(b->tokens);
-    free(b->frames);
-    free(b->targets);
-    free(b->labels);
-}
+static inline void bench_batch_free(train_batch *b) { train_batch_free(b); }
 #endif

@@ -2,6 +2,7 @@
  * sgemm rate of this machine in the same run. Usage: train_step MODEL_YAML B T STEPS
  * Prints "key value" lines; bench/train.sh puts them beside PyTorch's. */
 #include "train/train.h"
+#include "bench/bench_batch.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -36,38 +37,8 @@ int main(int argc, char **argv)
     train_adamw opt;
     train_adamw_init(&opt, train_model_params(m));
     train_adamw_cfg ac = {0.9, 0.95, 1e-8, 0.1};
-    /* A batch laid out like the loader's: persona, 64 history tokens, a quarter of the
-     * positions audio, BOS, the reply to the end. */
-    const int S = (int)mc.stack, F = S * TRAIN_N_MELS;
-    train_batch b = {B, T, calloc((size_t)B, TRAIN_PERSONA_DIM * sizeof(float)),
-                     calloc((size_t)B * T, 1), calloc((size_t)B * T, sizeof(int32_t)),
-                     calloc((size_t)B * T * F, sizeof(float)),
-                     calloc((size_t)B * T, sizeof(int32_t)),
-                     calloc((size_t)B, TRAIN_N_HEADS_PARA * sizeof(int32_t))};
-    core_rng r;
-    core_rng_init(&r, 1, "bench.batch");
-    for (int i = 0; i < B; i++) {
-        for (int j = 0; j < TRAIN_PERSONA_DIM; j++)
-            b.persona[i * TRAIN_PERSONA_DIM + j] = (float)core_rng_normal(&r) * 0.1f;
-        int t = 0, audio = T / 4;
-        b.kind[i * T + t++] = TRAIN_POS_PERSONA;
-        for (int k = 0; k < 64 && t < T; k++, t++) {
-            b.kind[i * T + t] = TRAIN_POS_TOKEN;
-            b.tokens[i * T + t] = (int32_t)core_rng_below(&r, 256);
-        }
-        for (int k = 0; k < audio && t < T; k++, t++) {
-            b.kind[i * T + t] = TRAIN_POS_AUDIO;
-            for (int f = 0; f < F; f++)
-                b.frames[((size_t)i * T + t) * F + f] = (float)core_rng_normal(&r);
-        }
-        for (; t < T; t++) {
-            b.kind[i * T + t] = TRAIN_POS_TOKEN;
-            b.tokens[i * T + t] = t == 64 + audio + 1 ? 256 : (int32_t)core_rng_below(&r, 256);
-            b.targets[i * T + t] = t + 1 < T ? (int32_t)core_rng_below(&r, 256) : 257;
-        }
-        for (int k = 0; k < TRAIN_N_HEADS_PARA; k++)
-            b.labels[i * TRAIN_N_HEADS_PARA + k] = (int32_t)core_rng_below(&r, 2);
-    }
+    /* a batch laid out like the loader's (bench/bench_batch.h) */
+    train_batch b = bench_batch(B, T, (int)mc.stack, 1);
     double *times = malloc((size_t)steps * sizeof *times);
     for (int s = -1; s < steps; s++) { /* one warm-up step */
         double t0 = core_now();
@@ -85,6 +56,7 @@ int main(int argc, char **argv)
      * sequence (forward 4 L T^2 d, backward twice that); embeddings and heads counted in
      * the LM head's 6 V d per token. */
     double d = (double)mc.d_model, L = (double)mc.n_layers, tok = (double)B * T;
+    const double F = (double)mc.stack * TRAIN_N_MELS;
     double matmul = 12 * L * d * d + (double)TRAIN_VOCAB * d + d * F;
     double flops = 6 * matmul * tok + 12 * L * (double)T * T * d * B;
     /* sgemm rate in the same run, a size like the model's MLP */

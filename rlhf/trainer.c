@@ -221,34 +221,6 @@ typedef struct run {
     int64_t local;
 } run;
 
-static void batch_alloc(train_batch *b, int rows, int T, int stack)
-{
-    const size_t F = (size_t)stack * TRAIN_N_MELS;
-    b->B = rows;
-    b->T = T;
-    b->persona = core_zalloc((size_t)rows, TRAIN_PERSONA_DIM * sizeof(float), "rlhf batch");
-    b->kind = core_zalloc((size_t)rows * T, 1, "rlhf batch");
-    b->tokens = core_zalloc((size_t)rows * T, sizeof(int32_t), "rlhf batch");
-    b->frames = core_zalloc((size_t)rows * T, F * sizeof(float), "rlhf batch");
-    b->targets = core_zalloc((size_t)rows * T, sizeof(int32_t), "rlhf batch");
-    b->labels = core_zalloc((size_t)rows, TRAIN_N_HEADS_PARA * sizeof(int32_t), "rlhf batch");
-}
-
-static bool batch_ok(const train_batch *b)
-{
-    return b->persona && b->kind && b->tokens && b->frames && b->targets && b->labels;
-}
-
-static void batch_free(train_batch *b)
-{
-    free(b->persona);
-    free(b->kind);
-    free(b->tokens);
-    free(b->frames);
-    free(b->targets);
-    free(b->labels);
-}
-
 /* The train item at global position pos: epochs of seeded shuffles of the train split. */
 static size_t item_at(run *R, uint64_t pos)
 {
@@ -787,27 +759,6 @@ static void grpo_backward(run *R, rollouts *ro, double global, int64_t step, boo
     train_model_backward_ext(R->m, b, R->dloss, 0.0f, NULL);
 }
 
-static void ckpt_name(char *buf, size_t n, const char *dir, int64_t step)
-{
-    snprintf(buf, n, "%s/step-%08lld.h5", dir, (long long)step);
-}
-
-static core_status agree(core_status st)
-{
-    if (train_dist_size() == 1)
-        return st;
-    double failed = st != CORE_OK;
-    core_status ex = train_dist_sum(&failed, 1);
-    if (st != CORE_OK)
-        return st;
-    if (ex != CORE_OK)
-        return ex;
-    if (failed > 0)
-        return CORE_ERR(CORE_ERR_IO, "rank %d: stopping because another rank failed",
-                        train_dist_rank());
-    return CORE_OK;
-}
-
 static core_status save(run *R, const char *path, const train_ckpt_meta *meta)
 {
     train_params *P = train_model_params(R->m);
@@ -815,18 +766,7 @@ static core_status save(run *R, const char *path, const train_ckpt_meta *meta)
                                            "the parameters before a checkpoint");
     if (st == CORE_OK && train_dist_rank() == 0)
         st = train_ckpt_save(path, P, &R->opt, meta);
-    return agree(st);
-}
-
-/* Keeps the newest `keep` step checkpoints. */
-static void prune(const char *dir, int64_t step, int64_t every, int64_t keep)
-{
-    for (int64_t s = step - every * keep; s > 0 && every > 0; s -= every) {
-        char p[4096];
-        ckpt_name(p, sizeof p, dir, s);
-        if (unlink(p) != 0)
-            break;
-    }
+    return train_dist_agree(st);
 }
 
 static void free_run(run *R)
@@ -843,14 +783,14 @@ static void free_run(run *R)
     free(R->order);
     free(R->ref_c);
     free(R->ref_r);
-    batch_free(&R->b);
+    train_batch_free(&R->b);
     train_infer_free(R->inf);
     free(R->gen);
     free(R->hist);
     free(R->dloss);
     free(R->dhidden);
     for (int64_t j = 0; R->ro && j < R->local; j++) {
-        batch_free(&R->ro[j].b);
+        train_batch_free(&R->ro[j].b);
         free(R->ro[j].adv);
         free(R->ro[j].old_lp);
         free(R->ro[j].ref_lp);
@@ -951,14 +891,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         snprintf(path, sizeof path, "%s/%s", cdir, cfg->model);
     CORE_TRY(core_cfg_load(&train_model_schema, path, NULL, 0, &R.mc));
     R.mc.reward_head = mode == RLHF_REWARD;
-    int threads = (int)cfg->threads;
-    if (threads <= 0) {
-        const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-        int per_host = ls ? atoi(ls) : 1;
-        threads = core_threads_default() / (per_host > 0 ? per_host : 1);
-        if (threads < 1)
-            threads = 1;
-    }
+    const int threads = train_dist_threads(cfg->threads);
     openblas_set_num_threads(threads);
     R.max_rows = pair_rows;
     CORE_TRY(train_model_create(&R.mc, R.max_rows, &R.m));
@@ -1026,13 +959,13 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         st = CORE_ERR(CORE_ERR_CHECK, "%s: no training items (split 0)", cfg->prefs);
         goto done;
     }
-    batch_alloc(&R.b, 2 * (int)cfg->batch, (int)R.mc.max_seq, (int)R.mc.stack);
+    bool b_ok = train_batch_alloc(&R.b, 2 * (int)cfg->batch, (int)R.mc.max_seq, (int)R.mc.stack);
     R.gen = core_alloc((size_t)cfg->max_new + 1, sizeof(int32_t), "generation");
     R.dloss = core_alloc((size_t)R.max_rows * (size_t)R.mc.max_seq, sizeof(float), "rlhf");
     if (mode == RLHF_REWARD)
         R.dhidden = core_alloc((size_t)R.max_rows * (size_t)R.mc.max_seq,
                                (size_t)R.mc.d_model * sizeof(float), "rlhf");
-    if (!batch_ok(&R.b) || !R.gen || !R.dloss || (mode == RLHF_REWARD && !R.dhidden)) {
+    if (!b_ok || !R.gen || !R.dloss || (mode == RLHF_REWARD && !R.dhidden)) {
         st = CORE_ERR_NOMEM;
         goto done;
     }
@@ -1044,12 +977,12 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         }
         const size_t NT = (size_t)R.max_rows * (size_t)R.mc.max_seq;
         for (int64_t j = 0; j < R.local; j++) {
-            batch_alloc(&R.ro[j].b, R.max_rows, (int)R.mc.max_seq, (int)R.mc.stack);
+            bool ok = train_batch_alloc(&R.ro[j].b, R.max_rows, (int)R.mc.max_seq, (int)R.mc.stack);
             R.ro[j].adv = core_alloc((size_t)R.max_rows, sizeof(double), "rollouts");
             R.ro[j].old_lp = core_alloc(NT, sizeof(double), "rollouts");
             R.ro[j].ref_lp = core_alloc(NT, sizeof(double), "rollouts");
             R.ro[j].ntok = core_alloc((size_t)R.max_rows, sizeof(int), "rollouts");
-            if (!batch_ok(&R.ro[j].b) || !R.ro[j].adv || !R.ro[j].old_lp || !R.ro[j].ref_lp ||
+            if (!ok || !R.ro[j].adv || !R.ro[j].old_lp || !R.ro[j].ref_lp ||
                 !R.ro[j].ntok) {
                 st = CORE_ERR_NOMEM;
                 goto done;
@@ -1061,7 +994,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         CORE_TRY(core_mkdir_p(cfg->output));
         CORE_TRY(core_mkdir_p(ckdir));
     }
-    CORE_TRY(agree(CORE_OK));
+    CORE_TRY(train_dist_agree(CORE_OK));
 
     /* lineage: the SFT checkpoint is the parent; its data, and the preference data */
     datasets = core_alloc(init.n_datasets + 1, sizeof *datasets, "lineage");
@@ -1274,13 +1207,13 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         }
         if ((cfg->ckpt_every > 0 && step % cfg->ckpt_every == 0) || last || interrupted) {
             meta.step = step;
-            ckpt_name(path, sizeof path, ckdir, step);
+            train_ckpt_step_path(path, sizeof path, ckdir, step);
             CORE_TRY(save(&R, path, &meta));
             char lp[4096];
             snprintf(lp, sizeof lp, "%s/last.h5", ckdir);
             CORE_TRY(save(&R, lp, &meta));
             if (lead)
-                prune(ckdir, step, cfg->ckpt_every, cfg->keep_last);
+                train_ckpt_prune(ckdir, cfg->keep_last);
         }
         if (last || interrupted)
             break;

@@ -17,6 +17,7 @@
  *                     (string arrays), recordings_sha256 ("" for none) */
 #include "train/train.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +359,44 @@ done:
     if (st != CORE_OK && meta)
         memset(meta, 0, sizeof *meta);
     return st;
+}
+
+void train_ckpt_step_path(char *buf, size_t n, const char *dir, int64_t step)
+{
+    snprintf(buf, n, "%s/step-%08lld.h5", dir, (long long)step);
+}
+
+/* Keeps the newest `keep` step checkpoints. */
+void train_ckpt_prune(const char *dir, int64_t keep)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "step-", 5) && strstr(e->d_name, ".h5") &&
+            !strstr(e->d_name, ".tmp.")) {
+            char **nn = realloc(names, (n + 1) * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+            names[n++] = strdup(e->d_name);
+        }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) /* names sort by step: zero-padded */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    for (size_t i = 0; i + (size_t)keep < n; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    core_strs_free(names, n);
 }
 
 /* ---------------------------------------------------------------- safetensors export */

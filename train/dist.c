@@ -168,6 +168,34 @@ static core_status wait_all(int n, MPI_Request *reqs, double timeout, heartbeats
 
 /* ---------------------------------------------------------------- small collectives */
 
+core_status train_dist_agree(core_status st)
+{
+    if (world.size == 1)
+        return st;
+    double failed = st != CORE_OK;
+    core_status ex = train_dist_sum(&failed, 1);
+    if (st != CORE_OK)
+        return st;
+    if (ex != CORE_OK)
+        return ex;
+    if (failed > 0)
+        return CORE_ERR(CORE_ERR_IO, "rank %d: stopping because another rank failed (its message "
+                                     "says why)",
+                        world.rank);
+    return CORE_OK;
+}
+
+int train_dist_threads(int64_t threads)
+{
+    if (threads > 0)
+        return (int)threads;
+    /* the host's cores shared by the ranks on it */
+    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    int per_host = ls ? atoi(ls) : 1;
+    int t = core_threads_default() / (per_host > 0 ? per_host : 1);
+    return t < 1 ? 1 : t;
+}
+
 core_status train_dist_sum(double *x, size_t n)
 {
     if (world.size == 1 || n == 0)

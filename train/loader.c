@@ -135,12 +135,7 @@ void train_loader_free(train_loader *l)
     free(l->tokens);
     free(l->order);
     core_strs_free(l->manifests, l->n_manifests);
-    free(l->b.persona);
-    free(l->b.kind);
-    free(l->b.tokens);
-    free(l->b.frames);
-    free(l->b.targets);
-    free(l->b.labels);
+    train_batch_free(&l->b);
     free(l);
 }
 
@@ -407,16 +402,10 @@ core_status train_loader_open(const train_loader_cfg *cfg, train_loader **out)
     core_hex(l->recordings_sha256, h, 32);
     free(joined);
     l->order = core_alloc(l->n, sizeof *l->order, "loader");
-    size_t B = (size_t)cfg->batch, T = (size_t)cfg->max_seq, F = (size_t)cfg->stack * TRAIN_N_MELS;
-    l->b.persona = core_zalloc(B, TRAIN_PERSONA_DIM * sizeof(float), "batch");
-    l->b.kind = core_zalloc(B * T, 1, "batch");
-    l->b.tokens = core_zalloc(B * T, sizeof(int32_t), "batch");
-    l->b.frames = core_zalloc(B * T, F * sizeof(float), "batch");
-    l->b.targets = core_zalloc(B * T, sizeof(int32_t), "batch");
-    l->b.labels = core_zalloc(B, TRAIN_N_HEADS_PARA * sizeof(int32_t), "batch");
+    size_t B = (size_t)cfg->batch, T = (size_t)cfg->max_seq;
+    bool batch_ok = train_batch_alloc(&l->b, (int)B, (int)T, cfg->stack);
     l->mel = core_zalloc(l->mel_cap ? l->mel_cap : 1, TRAIN_N_MELS * sizeof(float), "loader");
-    if (!l->order || !l->b.persona || !l->b.kind || !l->b.tokens || !l->b.frames ||
-        !l->b.targets || !l->b.labels || !l->mel) {
+    if (!l->order || !batch_ok || !l->mel) {
         st = CORE_ERR_NOMEM;
         goto done;
     }
@@ -463,6 +452,31 @@ core_status train_loader_seek(train_loader *l, const uint64_t cursor[4])
     l->next = cursor[1];
     plan_epoch(l);
     return CORE_OK;
+}
+
+bool train_batch_alloc(train_batch *b, int rows, int T, int stack)
+{
+    const size_t F = (size_t)stack * TRAIN_N_MELS, N = (size_t)rows * (size_t)T;
+    b->B = rows;
+    b->T = T;
+    b->persona = core_zalloc((size_t)rows, TRAIN_PERSONA_DIM * sizeof(float), "batch");
+    b->kind = core_zalloc(N, 1, "batch");
+    b->tokens = core_zalloc(N, sizeof(int32_t), "batch");
+    b->frames = core_zalloc(N, F * sizeof(float), "batch");
+    b->targets = core_zalloc(N, sizeof(int32_t), "batch");
+    b->labels = core_zalloc((size_t)rows, TRAIN_N_HEADS_PARA * sizeof(int32_t), "batch");
+    return b->persona && b->kind && b->tokens && b->frames && b->targets && b->labels;
+}
+
+void train_batch_free(train_batch *b)
+{
+    free(b->persona);
+    free(b->kind);
+    free(b->tokens);
+    free(b->frames);
+    free(b->targets);
+    free(b->labels);
+    memset(b, 0, sizeof *b);
 }
 
 /* Moves the cursor over the next batch: its first position in the order, and its size. */

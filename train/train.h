@@ -309,6 +309,13 @@ core_status train_ckpt_save(const char *path, const train_params *params, const 
  * error names the tensor). opt may be NULL (weights only). */
 core_status train_ckpt_load(const char *path, train_params *params, train_adamw *opt,
                             train_ckpt_meta *meta);
+/* DIR/step-NNNNNNNN.h5, and removing all but the newest `keep` of them in DIR. */
+void train_ckpt_step_path(char *buf, size_t n, const char *dir, int64_t step);
+void train_ckpt_prune(const char *dir, int64_t keep);
+/* A batch of `rows` sequences of up to T positions (all arrays zeroed; false when out of
+ * memory), and its release. */
+bool train_batch_alloc(train_batch *b, int rows, int T, int stack);
+void train_batch_free(train_batch *b);
 /* The parameters only, as the start of another run (RLHF from an SFT checkpoint): tensors
  * whose names begin with may_miss (NULL: none) keep their values if the file lacks them. */
 core_status train_ckpt_load_init(const char *path, train_params *params, const char *may_miss);
@@ -351,6 +358,12 @@ void train_sync_hook(void *sync, size_t lo, size_t hi); /* a train_grad_hook */
 core_status train_sync_finish(train_sync *s);
 /* Seconds spent waiting in train_sync_finish, and in all-reduces in all, since creation. */
 void train_sync_times(const train_sync *s, double *wait, double *comm_total);
+/* With several ranks a failure on one (a checkpoint that could not be written) must stop all:
+ * each says whether it failed (st), and every rank returns an error if any did. */
+core_status train_dist_agree(core_status st);
+/* OpenBLAS threads for this rank: `threads` when > 0, else the host's cores divided by the
+ * ranks on that host (at least 1). */
+int train_dist_threads(int64_t threads);
 /* Sums x[0..n) over ranks in place, the same on every rank. With exactly one rank
  * contributing a non-zero to each slot, the result is exact. */
 core_status train_dist_sum(double *x, size_t n);

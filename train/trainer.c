@@ -72,44 +72,6 @@ const core_cfg_schema train_schema = {"train", "train/default.yaml", sizeof(trai
                                       train_fields, sizeof train_fields / sizeof *train_fields,
                                       "train: the trainer"};
 
-static void ckpt_name(char *buf, size_t n, const char *dir, int64_t step)
-{
-    snprintf(buf, n, "%s/step-%08lld.h5", dir, (long long)step);
-}
-
-/* Keeps the newest `keep` step checkpoints. */
-static void prune(const char *dir, int64_t keep)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (!strncmp(e->d_name, "step-", 5) && strstr(e->d_name, ".h5") &&
-            !strstr(e->d_name, ".tmp.")) {
-            char **nn = realloc(names, (n + 1) * sizeof *nn);
-            if (!nn)
-                break;
-            names = nn;
-            names[n++] = strdup(e->d_name);
-        }
-    closedir(d);
-    for (size_t i = 1; i < n; i++) /* names sort by step: zero-padded */
-        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j];
-            names[j] = names[j - 1];
-            names[j - 1] = t;
-        }
-    for (size_t i = 0; i + (size_t)keep < n; i++) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        unlink(p);
-    }
-    core_strs_free(names, n);
-}
-
 static void file_sha(const char *path, char **out)
 {
     uint8_t h[32];
@@ -158,25 +120,6 @@ static core_status evaluate(train_model *m, train_loader *val, int64_t batches, 
     *acc = slot[nb + 1] > 0 ? slot[nb] / slot[nb + 1] : NAN;
     free(slot);
     return st;
-}
-
-/* With several ranks, a failure on one (a checkpoint that could not be written, say) must stop
- * all of them: each says whether it failed, and all return an error if any did. */
-static core_status agree(core_status st)
-{
-    if (train_dist_size() == 1)
-        return st;
-    double failed = st != CORE_OK;
-    core_status ex = train_dist_sum(&failed, 1);
-    if (st != CORE_OK)
-        return st;
-    if (ex != CORE_OK)
-        return ex;
-    if (failed > 0)
-        return CORE_ERR(CORE_ERR_IO, "rank %d: stopping because another rank failed (its message "
-                                     "says why)",
-                        train_dist_rank());
-    return CORE_OK;
 }
 
 /* A test aid (docs/distributed.md): TROUPE_FAULT=kill|hang|exit:RANK:STEP makes that rank
@@ -263,8 +206,8 @@ static core_status save_all(const char *path, const train_params *params, train_
     train_adamw full = {0}, *o = opt;
     if (zero) {
         if (train_dist_rank() == 0 && (st = train_adamw_init(&full, params)) != CORE_OK)
-            return agree(st);
-        if ((st = agree(CORE_OK)) != CORE_OK)
+            return train_dist_agree(st);
+        if ((st = train_dist_agree(CORE_OK)) != CORE_OK)
             return st;
         if ((st = train_sync_zero_gather(sync, &full)) != CORE_OK) {
             train_adamw_free(&full);
@@ -275,7 +218,7 @@ static core_status save_all(const char *path, const train_params *params, train_
     if (train_dist_rank() == 0)
         st = train_ckpt_save(path, params, o, meta);
     train_adamw_free(&full);
-    return agree(st);
+    return train_dist_agree(st);
 }
 
 core_status train_run(const train_cfg *cfg, const char *config_yaml, const char *resume,
@@ -321,14 +264,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     else
         snprintf(path, sizeof path, "%s/%s", cdir, cfg->model);
     CORE_TRY(core_cfg_load(&train_model_schema, path, NULL, 0, &mc));
-    int threads = (int)cfg->threads;
-    if (threads <= 0) { /* the host's cores shared by the ranks on it */
-        const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-        int per_host = ls ? atoi(ls) : 1;
-        threads = core_threads_default() / (per_host > 0 ? per_host : 1);
-        if (threads < 1)
-            threads = 1;
-    }
+    const int threads = train_dist_threads(cfg->threads);
     openblas_set_num_threads(threads);
     train_loader_cfg lc = {cfg->corpus, cfg->train_split, cfg->personas, (int)cfg->batch,
                            (int)mc.max_seq, (int)mc.stack, (uint64_t)cfg->seed};
@@ -403,7 +339,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             res->resumed_from = step;
         }
     }
-    CORE_TRY(agree(CORE_OK)); /* every rank is set up (or stop all) */
+    CORE_TRY(train_dist_agree(CORE_OK)); /* every rank is set up (or stop all) */
     if (lead) {
         metrics_path = core_sprintf("%s/metrics.jsonl", cfg->output);
         /* A resumed run appends its lines after those of the steps it continues from. */
@@ -527,7 +463,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
                 json_decref(rec);
             }
         }
-        CORE_TRY(agree(st));
+        CORE_TRY(train_dist_agree(st));
         if (lead && (step % every == 0 || step == cfg->max_steps)) {
             double el = core_now() - t_start, left = el / (double)(step - res->resumed_from) *
                                                      (double)(cfg->max_steps - step);
@@ -577,13 +513,13 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
             train_loader_cursor(tl, meta.cursor);
             meta.cursor[3] = (uint64_t)evals_without_gain; /* early-stop state */
             meta.parent_sha256 = parent;
-            ckpt_name(path, sizeof path, ckdir, step);
+            train_ckpt_step_path(path, sizeof path, ckdir, step);
             CORE_TRY(save_all(path, params, &opt, sync, zero, &meta));
             char lp[4096];
             snprintf(lp, sizeof lp, "%s/last.h5", ckdir);
             CORE_TRY(save_all(lp, params, &opt, sync, zero, &meta));
             if (lead)
-                prune(ckdir, cfg->keep_last);
+                train_ckpt_prune(ckdir, cfg->keep_last);
         }
         if (last || interrupted)
             break;
