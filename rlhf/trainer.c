@@ -622,13 +622,16 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
             rlhf_judge_score sc[16];
             bool eos = false;
             for (int t = 0; t < turns && st == CORE_OK; t++) {
-                if (t > 0) { /* the reply joins the history; the user's turn comes again */
-                    if (k + 2 + (size_t)nr[row] > HIST_CAP)
+                if (t > 0) {
+                    /* the reply joins the history as the corpus writes it ("... || reply");
+                     * the user's turn comes again (its words are not known, only its audio) */
+                    static const char sep[] = " || ";
+                    if (k + 4 + (size_t)nr[row] > HIST_CAP)
                         k = 0;
-                    h[k++] = 259; /* ASSISTANT */
+                    for (int c = 0; k && c < 4; c++)
+                        h[k++] = (unsigned char)sep[c];
                     memcpy(h + k, reply, (size_t)nr[row] * sizeof *h);
                     k += (size_t)nr[row];
-                    h[k++] = 258; /* USER */
                 }
                 st = rlhf_generate(R->inf, &R->mc, p->persona, h, k, p->mel, p->frames, max_new,
                                    cfg->temperature, (int)cfg->top_k, &rng, reply, &nr[row], &eos);
