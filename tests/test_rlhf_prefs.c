@@ -198,6 +198,8 @@ static void test_synth_prefs_pairs_are_ordered_by_the_judge(void)
 {
     char *out = core_sprintf("%s/synth.h5", tmp), *out2 = core_sprintf("%s/synth2.h5", tmp);
     rlhf_prefs_stats s;
+    rlhf_prefs *p = NULL;
+    rlhf_personas *pers = NULL;
     core_status st = rlhf_prefs_synth(corpus, personas, 1, out, &s);
     CHECK_EQ_INT(st, CORE_OK);
     if (st != CORE_OK) {
@@ -211,8 +213,6 @@ static void test_synth_prefs_pairs_are_ordered_by_the_judge(void)
     CHECK_EQ_INT(s.skipped, 0);
     CHECK(s.per_split[1] > 0);
     CHECK_EQ_INT(s.topics_recovered, s.items);
-    rlhf_prefs *p = NULL;
-    rlhf_personas *pers = NULL;
     CHECK_EQ_INT(rlhf_prefs_open(out, personas, &p), CORE_OK);
     CHECK_EQ_INT(rlhf_personas_load(personas, &pers), CORE_OK);
     if (!p || !pers)
