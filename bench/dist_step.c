@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     train_dist_bench_raw(x, grads->count, bucket_mb, 5, &raw_b, &raw_s, &lat);
     if (rank == 0) {
         printf("ranks %d\n", size);
+        printf("comm_thread %d\n", train_sync_threaded(sync));
         printf("params %zu\n", params->count);
         printf("grad_mb %.2f\n", (double)grads->count * 4 / 1048576.0);
         printf("step_ms %.1f\n", med * 1e3);

@@ -356,6 +356,9 @@ void train_sync_hook(void *sync, size_t lo, size_t hi); /* a train_grad_hook */
  * In deterministic mode the sum is a fixed pairwise tree over ranks. Times out with an error
  * that names the ranks that did not arrive. */
 core_status train_sync_finish(train_sync *s);
+/* Whether a communication thread runs the all-reduces (MPI_THREAD_MULTIPLE, plain data
+ * parallel; TROUPE_COMM_THREAD=0 turns it off), else MPI_Iallreduce progressed by the hook. */
+bool train_sync_threaded(const train_sync *s);
 /* Seconds spent waiting in train_sync_finish, and in all-reduces in all, since creation. */
 void train_sync_times(const train_sync *s, double *wait, double *comm_total);
 /* With several ranks a failure on one (a checkpoint that could not be written) must stop all:

@@ -354,8 +354,11 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
                      "data parallel: %d ranks x %d BLAS threads, %lld micro-batches of %lld per "
                      "rank and step, %s%s",
                      nranks, threads, (long long)local, (long long)cfg->batch,
-                     det ? "deterministic tree sum" : "bucketed all-reduce",
-                     zero ? ", ZeRO-1 sharded moments" : "");
+                     det    ? "deterministic tree sum"
+                     : zero ? "bucketed reduce-scatter, ZeRO-1 sharded moments"
+                     : train_sync_threaded(sync) ? "bucketed all-reduce on a communication thread"
+                                                 : "bucketed non-blocking all-reduce",
+                     "");
     }
     train_adamw_cfg ac = {cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay};
     int bad_in_a_row = 0;
