@@ -1,5 +1,6 @@
 /* Option parsing, help text, exit codes and group dispatch for the troupe CLI. */
 #include "cli/cli.h"
+#include "train/train.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -291,4 +292,17 @@ int cli_config_load(const core_cfg_schema *schema, cli_config_opts *c, void *out
         *done = true;
     }
     return CLI_OK;
+}
+
+bool cli_dist_done(core_status st, int *nranks)
+{
+    *nranks = train_dist_size();
+    if (st != CORE_OK && *nranks > 1) {
+        /* the other ranks may be waiting for this one: stop the whole job */
+        cli_fail(st);
+        train_dist_abort(1);
+    }
+    const bool lead = train_dist_rank() == 0;
+    train_dist_finalize();
+    return lead;
 }

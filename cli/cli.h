@@ -52,6 +52,10 @@ void cli_list_free(cli_list *l);
 
 /* Prints "troupe: <message>" for a failed status and returns its exit code. */
 int cli_fail(core_status st);
+/* After a run that may be one rank of several under mpirun: a failure stops the whole job
+ * (the others may be waiting for this rank); otherwise MPI is finalised. Returns whether
+ * this rank reports the result (rank 0); *nranks gets the number of ranks. */
+bool cli_dist_done(core_status st, int *nranks);
 int cli_exit_code(core_status st);
 /* Prints "troupe: <formatted>" and returns CLI_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -54,12 +54,8 @@ static int cmd_run(int mode, const char *name, int argc, char **argv)
     core_status st = yaml ? train_dist_init(&argc, &argv) : core_error_code();
     if (st == CORE_OK)
         st = rlhf_run(mode, &cfg, yaml, resume, stop_after, &r);
-    if (st != CORE_OK && train_dist_size() > 1) {
-        cli_fail(st);
-        train_dist_abort(1);
-    }
-    const bool lead = train_dist_rank() == 0;
-    train_dist_finalize();
+    int nranks;
+    const bool lead = cli_dist_done(st, &nranks);
     if (st == CORE_OK && lead) {
         if (r.resumed_from)
             printf("rlhf %s: resumed at step %lld\n", name, (long long)r.resumed_from);

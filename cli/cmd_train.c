@@ -69,14 +69,8 @@ static int cmd_run(int argc, char **argv)
     core_status st = yaml ? train_dist_init(&argc, &argv) : core_error_code();
     if (st == CORE_OK)
         st = train_run(&cfg, yaml, resume, stop_after, &r);
-    if (st != CORE_OK && train_dist_size() > 1) {
-        /* the other ranks may be waiting for this one: stop the whole job */
-        cli_fail(st);
-        train_dist_abort(1);
-    }
-    const bool lead = train_dist_rank() == 0;
-    const int nranks = train_dist_size();
-    train_dist_finalize();
+    int nranks;
+    const bool lead = cli_dist_done(st, &nranks);
     if (st == CORE_OK && lead) {
         if (nranks > 1)
             printf("train: %d ranks (data parallel)\n", nranks);

@@ -351,8 +351,8 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
         }
         if (nranks > 1)
             core_log(CORE_LOG_INFO,
-                     "data parallel: %d ranks x %d BLAS threads, %lld micro-batches of %lld per "
-                     "rank and step, %s%s",
+                     "data parallel: %d ranks x %d BLAS threads, per rank and step %lld "
+                     "micro-batch(es) of %lld sequences, %s%s",
                      nranks, threads, (long long)local, (long long)cfg->batch,
                      det    ? "deterministic tree sum"
                      : zero ? "bucketed reduce-scatter, ZeRO-1 sharded moments"
