@@ -50,6 +50,10 @@ core_status train_dist_init(int *argc, char ***argv)
         return CORE_OK;
     int inited = 0;
     MPI_Initialized(&inited);
+    /* Waiting ranks yield the core instead of spinning: on a machine with as many ranks as
+     * cores, a rank waiting for a bucket must not take the core its backward needs (the
+     * user's setting wins). */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided = MPI_THREAD_SINGLE;
     if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         return CORE_ERR(CORE_ERR_IO, "MPI_Init_thread failed");
