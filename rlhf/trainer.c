@@ -290,20 +290,25 @@ static int last_pos(const train_batch *b, int row)
     return last;
 }
 
-/* Reward scores of the last forward of m (a model with a reward head), one per row. */
-static void scores(train_model *m, const train_batch *b, double *s)
+/* The reward head's score of row `row` at position `pos` (a reward model's last forward). */
+static double score_at(train_model *m, const train_batch *b, int row, int pos)
 {
     const size_t d = (size_t)train_model_config(m)->d_model;
     const float *w = train_params_get(train_model_params(m), "reward.w");
     const float *bias = train_params_get(train_model_params(m), "reward.b");
-    const float *hid = train_model_hidden(m);
-    for (int row = 0; row < b->B; row++) {
-        const float *h = hid + ((size_t)row * (size_t)b->T + (size_t)last_pos(b, row)) * d;
-        double v = bias[0];
-        for (size_t k = 0; k < d; k++)
-            v += (double)w[k] * h[k];
-        s[row] = v;
-    }
+    const float *h = train_model_hidden(m) + ((size_t)row * (size_t)b->T + (size_t)pos) * d;
+    double v = bias[0];
+    for (size_t k = 0; k < d; k++)
+        v += (double)w[k] * h[k];
+    return v;
+}
+
+/* Reward scores of the last forward of m (a model with a reward head): each row's at its
+ * last position (EOS). */
+static void scores(train_model *m, const train_batch *b, double *s)
+{
+    for (int row = 0; row < b->B; row++)
+        s[row] = score_at(m, b, row, last_pos(b, row));
 }
 
 /* The DPO reference: log-probs of every pair under the SFT model, computed once (pairs
@@ -508,7 +513,7 @@ static double repetition(const int32_t *t, int n)
 }
 
 /* Step metrics as sums over items; names per mode in emit(). Exchanged per micro-batch. */
-enum { K_LOSS, K_A, K_B, K_C, K_D, K_E, K_F, K_G, K_H, K_I, K_N, N_SUM };
+enum { K_LOSS, K_A, K_B, K_C, K_D, K_E, K_F, K_G, K_H, K_I, K_G2, K_N, N_SUM };
 enum { K_MIN = N_SUM, K_MAX, N_SLOTS };
 
 /* DPO or reward: one micro-batch of pairs, forward, objective, backward. */
@@ -598,12 +603,15 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
     int32_t *replies = core_alloc((size_t)rows, (size_t)max_new * sizeof(int32_t), "rollouts");
     int32_t *hists = core_alloc((size_t)rows, HIST_CAP * sizeof(int32_t), "rollouts");
     size_t *nh = core_zalloc((size_t)rows, sizeof(size_t), "rollouts");
+    int64_t *ends = core_alloc((size_t)rows * 16, sizeof(int64_t), "rollouts");
     int *nr = core_zalloc((size_t)rows, sizeof(int), "rollouts");
     char *texts = core_alloc((size_t)turns, (size_t)max_new + 1, "rollouts");
-    if (!replies || !hists || !nh || !nr || !texts) {
+    if (!replies || !hists || !nh || !nr || !texts || !ends) {
         st = CORE_ERR_NOMEM;
         goto done;
     }
+    for (size_t i = 0; i < (size_t)rows * 16; i++)
+        ends[i] = -1;
     for (int i = 0; i < n && st == CORE_OK; i++) {
         const rlhf_pair *p = rlhf_prefs_get(R->prefs, items[i]);
         data_persona_style style;
@@ -632,6 +640,10 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
                         h[k++] = (unsigned char)sep[c];
                     memcpy(h + k, reply, (size_t)nr[row] * sizeof *h);
                     k += (size_t)nr[row];
+                    /* where that turn's reply ends in the history: the reward model scores
+                     * each turn there */
+                    if (nr[row] > 0 && t - 1 < 15)
+                        ends[(size_t)row * 16 + (size_t)(t - 1)] = (int64_t)k - 1;
                 }
                 st = rlhf_generate(R->inf, &R->mc, p->persona, h, k, p->mel, p->frames, max_new,
                                    cfg->temperature, (int)cfg->top_k, &rng, reply, &nr[row], &eos);
@@ -686,12 +698,32 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
     }
     for (int i = 0; i < rows * TRAIN_N_HEADS_PARA; i++)
         b->labels[i] = -1;
-    if (R->rm) { /* the reward model's normalised score */
+    if (R->rm) {
+        /* the reward model's normalised score of every turn: at the final reply's EOS, and
+         * (multi-turn) at the end of each earlier reply in the history, as far as the
+         * layout kept it; the reward is their mean */
         double s[1024];
         train_model_forward(R->rm, b);
         scores(R->rm, b, s);
-        for (int row = 0; row < rows; row++)
-            reward[row] += (s[row] - R->rm_mean) / (R->rm_std > 0 ? R->rm_std : 1.0);
+        const double sd = R->rm_std > 0 ? R->rm_std : 1.0;
+        for (int row = 0; row < rows; row++) {
+            const rlhf_pair *p = rlhf_prefs_get(R->prefs, items[row / Gn]);
+            size_t kept, a1, a2;
+            train_sequence_length(nh[row], p->frames, (size_t)nr[row], (int)R->mc.max_seq,
+                                  (int)R->mc.stack, &kept, &a1, &a2);
+            double sum = (s[row] - R->rm_mean) / sd;
+            int count = 1;
+            for (int t = 0; t < 16; t++) {
+                int64_t j = ends[(size_t)row * 16 + (size_t)t];
+                if (j < 0 || (size_t)j < nh[row] - kept)
+                    continue; /* no such turn, or cut from the history */
+                const int pos = 1 + (int)((size_t)j - (nh[row] - kept));
+                sum += (score_at(R->rm, b, row, pos) - R->rm_mean) / sd;
+                count++;
+            }
+            reward[row] += sum / count;
+            sl[K_G2] += count; /* turns scored by the reward model */
+        }
     }
     sl[K_I] += n; /* groups */
     for (int i = 0; i < n; i++) {
@@ -721,6 +753,7 @@ done:
     free(replies);
     free(hists);
     free(nh);
+    free(ends);
     free(nr);
     free(texts);
     return st;
@@ -835,6 +868,8 @@ static void emit(core_metrics *mx, int mode, int64_t step, double lr, double nor
         json_object_set_new(j, "completions/max_length", json_real(t[K_MAX]));
         json_object_set_new(j, "completions/clipped_ratio", json_real(t[K_F] / n));
         json_object_set_new(j, "judge", json_real(t[K_H] / n));
+        if (t[K_G2] > 0) /* replies scored by the reward model: turns scored per reply */
+            json_object_set_new(j, "reward_model/turns_per_reply", json_real(t[K_G2] / n));
     }
     core_metrics_write(mx, j);
     json_decref(j);

@@ -187,6 +187,31 @@ static void test_grpo_raises_the_reward_with_bounded_kl(void)
     core_cfg_free(&rlhf_grpo_schema, &c);
 }
 
+static void test_multi_turn_grpo_runs_with_the_reward_model(void)
+{
+    char rm[600];
+    snprintf(rm, sizeof rm, "grpo.reward_model=%s/reward/checkpoints/last.h5", tmpdir);
+    const char *extra[] = {"max_steps=3",      "batch=2",        "grpo.group=2", "grpo.turns=2",
+                           "grpo.reward=both", rm,               "eval.max_new=24",
+                           "eval.generate=0",  "optim.lr=0.0003"};
+    rlhf_cfg c;
+    CHECK(run_cfg(&rlhf_grpo_schema, "grpo-turns", extra, 9, &c));
+    rlhf_result r;
+    CHECK_EQ_INT(rlhf_run(RLHF_GRPO, &c, "grpo\n", NULL, 0, &r), CORE_OK);
+    CHECK_EQ_INT(r.steps, 3);
+    char *p = core_sprintf("%s/grpo-turns/metrics.jsonl", tmpdir);
+    char *text;
+    size_t n;
+    CHECK_EQ_INT(core_file_read(p, 0, &text, &n), CORE_OK);
+    /* The tiny model's 64 positions hold the audio and the reply but no history, so only
+     * the final turn is left to score; the path runs, with the reward model's scores in
+     * the reward. */
+    CHECK_CONTAINS(text, "\"reward_model/turns_per_reply\":1.0");
+    free(text);
+    free(p);
+    core_cfg_free(&rlhf_grpo_schema, &c);
+}
+
 int main(void)
 {
     if (!test_tmpdir(tmpdir, sizeof tmpdir, "rlhf"))
@@ -198,6 +223,7 @@ int main(void)
     RUN(test_reward_model_ranks_held_out_pairs);
     RUN(test_dpo_raises_rewards_accuracies_and_resumes_exactly);
     RUN(test_grpo_raises_the_reward_with_bounded_kl);
+    RUN(test_multi_turn_grpo_runs_with_the_reward_model);
     core_rmtree(tmpdir);
     return TEST_SUMMARY();
 }
