@@ -215,7 +215,7 @@ typedef struct run {
     train_batch b;         /* one micro-batch of pairs */
     int max_rows;
     train_infer *inf;
-    int32_t *gen, *hist; /* generation buffers */
+    int32_t *gen; /* a generated reply */
     float *dloss, *dhidden;
     rollouts *ro; /* GRPO: one per local micro-batch */
     int64_t local;
@@ -311,6 +311,23 @@ static void scores(train_model *m, const train_batch *b, double *s)
         s[row] = score_at(m, b, row, last_pos(b, row));
 }
 
+/* The next batch of this rank's share of pairs list[0..n) (list NULL: 0..n-1; pair i is
+ * rank i % N's), from *at on: up to `batch` of them into idx, laid out in R->b and run
+ * forward. Returns how many; 0 when this rank has none left. */
+static int next_pairs(run *R, const size_t *list, size_t n, size_t *at, size_t *idx)
+{
+    const int rank = train_dist_rank(), size = train_dist_size();
+    int k = 0;
+    for (; *at < n && k < (int)R->cfg->batch; (*at)++)
+        if ((int)(*at % (size_t)size) == rank)
+            idx[k++] = list ? list[*at] : *at;
+    if (k) {
+        layout_pairs(R, idx, k);
+        train_model_forward(R->m, &R->b);
+    }
+    return k;
+}
+
 /* The DPO reference: log-probs of every pair under the SFT model, computed once (pairs
  * shared over the ranks) and kept in OUTPUT/reference-logps.h5, keyed by the hashes of the
  * checkpoint and the preference data, so no reference model stays in memory. */
@@ -344,22 +361,15 @@ static core_status reference_logps(run *R, const char *init_id)
             goto done;
         }
     }
-    const int rank = train_dist_rank(), size = train_dist_size();
-    size_t idx[64];
-    int k = 0;
+    const int rank = train_dist_rank();
+    size_t idx[64], at = 0;
+    int k;
     double lp[128];
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && (int)(i % (size_t)size) == rank)
-            idx[k++] = i;
-        if (k == (int)cfg->batch || (i == n && k > 0)) {
-            layout_pairs(R, idx, k);
-            train_model_forward(R->m, &R->b);
-            train_model_seq_logps(R->m, &R->b, lp, NULL);
-            for (int j = 0; j < k; j++) {
-                R->ref_c[idx[j]] = lp[2 * j];
-                R->ref_r[idx[j]] = lp[2 * j + 1];
-            }
-            k = 0;
+    while ((k = next_pairs(R, NULL, n, &at, idx)) > 0) {
+        train_model_seq_logps(R->m, &R->b, lp, NULL);
+        for (int j = 0; j < k; j++) {
+            R->ref_c[idx[j]] = lp[2 * j];
+            R->ref_r[idx[j]] = lp[2 * j + 1];
         }
     }
     /* one rank wrote each slot, the others left 0: the sums are exact */
@@ -448,45 +458,37 @@ static core_status pair_eval(run *R, double *acc, double *judge_pick, double *ac
 {
     const rlhf_cfg *cfg = R->cfg;
     const size_t n = R->n_val < (size_t)cfg->eval_items ? R->n_val : (size_t)cfg->eval_items;
-    const int rank = train_dist_rank(), size = train_dist_size();
     double sums[8] = {0}, v[128];
     int ntok[128];
-    size_t idx[64];
-    int k = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && (int)(i % (size_t)size) == rank)
-            idx[k++] = R->val_idx[i];
-        if (k == (int)cfg->batch || (i == n && k > 0)) {
-            layout_pairs(R, idx, k);
-            train_model_forward(R->m, &R->b);
-            if (R->mode == RLHF_REWARD)
-                scores(R->m, &R->b, v);
-            else
-                train_model_seq_logps(R->m, &R->b, v, ntok);
-            for (int j = 0; j < k; j++) {
-                double a = v[2 * j], b = v[2 * j + 1], pa = a, pb = b;
-                if (R->mode == RLHF_DPO) {
-                    a = cfg->beta * (a - R->ref_c[idx[j]]);
-                    b = cfg->beta * (b - R->ref_r[idx[j]]);
-                }
-                if (R->mode != RLHF_REWARD) { /* per byte (and EOS) */
-                    pa /= ntok[2 * j] > 0 ? ntok[2 * j] : 1;
-                    pb /= ntok[2 * j + 1] > 0 ? ntok[2 * j + 1] : 1;
-                }
-                sums[0] += a > b;
-                sums[1] += 1;
-                /* pairs that only the user's audio decides, and the rest */
-                const rlhf_pair *pp = rlhf_prefs_get(R->prefs, idx[j]);
-                const int cue = pp->reason && !strcmp(pp->reason, "ignored_cue");
-                sums[4 + 2 * cue] += a > b;
-                sums[5 + 2 * cue] += 1;
-                double js = judge_reply(R, rlhf_prefs_get(R->prefs, idx[j]), pa >= pb ? 0 : 1);
-                if (!isnan(js)) {
-                    sums[2] += js;
-                    sums[3] += 1;
-                }
+    size_t idx[64], at = 0;
+    int k;
+    while ((k = next_pairs(R, R->val_idx, n, &at, idx)) > 0) {
+        if (R->mode == RLHF_REWARD)
+            scores(R->m, &R->b, v);
+        else
+            train_model_seq_logps(R->m, &R->b, v, ntok);
+        for (int j = 0; j < k; j++) {
+            double a = v[2 * j], b = v[2 * j + 1], pa = a, pb = b;
+            if (R->mode == RLHF_DPO) {
+                a = cfg->beta * (a - R->ref_c[idx[j]]);
+                b = cfg->beta * (b - R->ref_r[idx[j]]);
             }
-            k = 0;
+            if (R->mode != RLHF_REWARD) { /* per byte (and EOS) */
+                pa /= ntok[2 * j] > 0 ? ntok[2 * j] : 1;
+                pb /= ntok[2 * j + 1] > 0 ? ntok[2 * j + 1] : 1;
+            }
+            sums[0] += a > b;
+            sums[1] += 1;
+            /* pairs that only the user's audio decides, and the rest */
+            const rlhf_pair *pp = rlhf_prefs_get(R->prefs, idx[j]);
+            const int cue = pp->reason && !strcmp(pp->reason, "ignored_cue");
+            sums[4 + 2 * cue] += a > b;
+            sums[5 + 2 * cue] += 1;
+            double js = judge_reply(R, pp, pa >= pb ? 0 : 1);
+            if (!isnan(js)) {
+                sums[2] += js;
+                sums[3] += 1;
+            }
         }
     }
     core_status st = train_dist_sum(sums, 8);
@@ -822,7 +824,6 @@ static void free_run(run *R)
     train_batch_free(&R->b);
     train_infer_free(R->inf);
     free(R->gen);
-    free(R->hist);
     free(R->dloss);
     free(R->dhidden);
     for (int64_t j = 0; R->ro && j < R->local; j++) {
@@ -936,16 +937,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     train_model_init(R.m, (uint64_t)cfg->seed); /* the reward head's start; the rest is loaded */
     train_params *P = train_model_params(R.m), *Gr = train_model_grads(R.m);
     CORE_TRY(train_ckpt_load_init(cfg->init, P, mode == RLHF_REWARD ? "reward." : NULL));
-    {
-        train_model *tmp = NULL;
-        train_model_cfg mc0 = R.mc;
-        mc0.reward_head = false;
-        CORE_TRY(train_model_create(&mc0, 1, &tmp));
-        st = train_ckpt_load(cfg->init, train_model_params(tmp), NULL, &init);
-        train_model_free(tmp);
-        if (st != CORE_OK)
-            goto done;
-    }
+    CORE_TRY(train_ckpt_load(cfg->init, NULL, NULL, &init)); /* its lineage */
     file_id(cfg->init, &init_id);
     if (!init_id) {
         st = core_error_code();
@@ -1044,7 +1036,6 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         datasets[n_datasets++] = init.datasets[i];
     datasets[n_datasets++] = (char *)(uintptr_t)rlhf_prefs_id(R.prefs);
     meta.config_yaml = (char *)(uintptr_t)config_yaml;
-    meta.parent_sha256 = init_id + 7; /* "sha256:" + hex + " path": the hex and the path */
     meta.datasets = datasets;
     meta.n_datasets = n_datasets;
     meta.manifests = init.manifests;

@@ -299,7 +299,8 @@ core_status train_ckpt_load(const char *path, train_params *params, train_adamw 
     train_ckpt_meta got = {0};
     CORE_TRY(core_h5_open(path, &f));
     CORE_TRY(core_h5_check_format(f, path, CKPT_FORMAT));
-    CORE_TRY(read_block(f, path, "params", params));
+    if (params)
+        CORE_TRY(read_block(f, path, "params", params));
     if (opt) {
         if (H5Lexists(f, "optim", H5P_DEFAULT) <= 0) {
             st = CORE_ERR(CORE_ERR_FORMAT, "%s: holds no optimizer state ('/optim')", path);

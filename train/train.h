@@ -306,7 +306,8 @@ void train_ckpt_meta_free(train_ckpt_meta *m);
 core_status train_ckpt_save(const char *path, const train_params *params, const train_adamw *opt,
                             const train_ckpt_meta *meta);
 /* Reads a checkpoint into already laid-out blocks; every name and shape must match (the
- * error names the tensor). opt may be NULL (weights only). */
+ * error names the tensor). opt may be NULL (weights only); params may be NULL too (the
+ * metadata only: step, RNG, cursor, config, lineage). */
 core_status train_ckpt_load(const char *path, train_params *params, train_adamw *opt,
                             train_ckpt_meta *meta);
 /* DIR/step-NNNNNNNN.h5, and removing all but the newest `keep` of them in DIR. */
