@@ -99,6 +99,8 @@ int cli_persona_main(int argc, char **argv);
 int cli_data_main(int argc, char **argv);
 int cli_train_main(int argc, char **argv);
 int cli_rlhf_main(int argc, char **argv);
+/* troupe eval (cli/cmd_eval.c). */
+int cli_eval_main(int argc, char **argv);
 /* troupe rlhf synth-prefs, ingest-prefs and judge (cli/cmd_rlhf_data.c); argv[1] is the
  * command. cli_rlhf_main hands it every command that is not a training run. */
 int cli_rlhf_data_main(int argc, char **argv);

@@ -1,5 +1,6 @@
 /* troupe config: list the config kinds, print a kind's effective config, check a file. */
 #include "cli/cli.h"
+#include "eval/eval.h"
 #include "data/data.h"
 #include "rlhf/rlhf.h"
 #include "train/train.h"
@@ -14,6 +15,7 @@
 static const core_cfg_schema *const kinds[] = {
     &persona_author_schema, &persona_expand_schema, &data_synth_schema, &train_model_schema,
     &train_schema,          &rlhf_reward_schema,    &rlhf_dpo_schema,   &rlhf_grpo_schema,
+    &eval_schema,
     NULL, /* the list ends here; modules add their kinds above this line */
 };
 

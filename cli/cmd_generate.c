@@ -380,14 +380,8 @@ int cli_generate_main(int argc, char **argv)
         !parse_real("--top-p", top_p_s, 0.0, 1.0, &o.top_p))
         return CLI_USAGE;
 
-    char path[4096];
-    const char *cdir = core_config_dir();
-    if (o.model[0] == '/' || !cdir || access(o.model, R_OK) == 0)
-        snprintf(path, sizeof path, "%s", o.model);
-    else
-        snprintf(path, sizeof path, "%s/%s", cdir, o.model);
     train_model_cfg mc;
-    core_status st = core_cfg_load(&train_model_schema, path, NULL, 0, &mc);
+    core_status st = train_model_cfg_load(o.model, &mc);
     if (st != CORE_OK)
         return cli_fail(st);
     openblas_set_num_threads(1); /* one position at a time: threads cost more than they give */

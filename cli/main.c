@@ -20,6 +20,7 @@ static const struct {
     {"data", cli_data_main, "licensed recordings and consent in, training shards out"},
     {"train", cli_train_main, "train the model from shards to checkpoints"},
     {"rlhf", cli_rlhf_main, "preference data, reward model, DPO and GRPO for persona consistency"},
+    {"eval", cli_eval_main, "score checkpoints: dialogue, paralinguistics, persona drift, latency"},
     {"generate", cli_generate_main, "stream a turn through a checkpoint and sample the reply"},
     {"config", cli_config_main, "list, show and check YAML configs"},
 };

@@ -284,3 +284,34 @@ core_status data_resample(const float *in, size_t n, int rate_in, int rate_out, 
     *n_out = (size_t)d.output_frames_gen;
     return CORE_OK;
 }
+
+/* ---------------------------------------------------------------- file to log-mel */
+
+core_status data_audio_logmel_file(const char *path, data_logmel *lm, float **mel, size_t *frames)
+{
+    *mel = NULL;
+    *frames = 0;
+    data_audio_info info;
+    float *x = NULL, *y = NULL;
+    size_t n, ny;
+    core_status st = data_audio_load_mono(path, &info, &x, &n);
+    if (st != CORE_OK)
+        return st;
+    CORE_TRY(data_resample(x, n, info.rate, DATA_SAMPLE_RATE, &y, &ny));
+    size_t f = data_logmel_frames(ny);
+    *mel = core_alloc(f ? f : 1, DATA_N_MELS * sizeof(float), path);
+    if (!*mel) {
+        st = CORE_ERR_NOMEM;
+        goto done;
+    }
+    CORE_TRY(data_logmel_compute(lm, y, ny, *mel));
+    *frames = f;
+done:
+    if (st != CORE_OK) {
+        free(*mel);
+        *mel = NULL;
+    }
+    free(x);
+    free(y);
+    return st;
+}

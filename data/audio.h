@@ -82,4 +82,15 @@ core_status data_logmel_compute(data_logmel *lm, const float *x, size_t n, float
  * borrowed from `lm`. */
 const float *data_logmel_filters(const data_logmel *lm);
 
+/* ---------------------------------------------------------------- file to log-mel */
+
+/* The data stage's whole front end for one file (data/audio.c): decode and downmix
+ * (data_audio_load_mono), resample to 16 kHz (data_resample), log-mel
+ * (data_logmel_compute) on `lm`. On success *mel is malloc'd (the caller frees it),
+ * [*frames, 80] row-major, *frames = data_logmel_frames(samples after resampling). Fails
+ * with the status of the failing step (CORE_ERR_CHECK naming the file for a file
+ * libsndfile cannot decode; CORE_ERR_CHECK for fewer than 201 samples after resampling;
+ * CORE_ERR_NOMEM); then *mel is NULL and *frames 0. */
+core_status data_audio_logmel_file(const char *path, data_logmel *lm, float **mel, size_t *frames);
+
 #endif

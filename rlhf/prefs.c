@@ -394,37 +394,6 @@ static bool is_hex64(const char *s)
     return true;
 }
 
-/* Log-mel frames of an audio file through the data stage's pipeline (decode, downmix,
- * resample to 16 kHz, Whisper log-mel). *mel malloc'd, [*frames, 80]. */
-static core_status audio_logmel(const char *path, data_logmel *lm, float **mel, size_t *frames)
-{
-    *mel = NULL;
-    *frames = 0;
-    data_audio_info info;
-    float *x = NULL, *y = NULL;
-    size_t n, ny;
-    core_status st = data_audio_load_mono(path, &info, &x, &n);
-    if (st != CORE_OK)
-        return st;
-    CORE_TRY(data_resample(x, n, info.rate, DATA_SAMPLE_RATE, &y, &ny));
-    size_t f = data_logmel_frames(ny);
-    *mel = core_alloc(f ? f : 1, DATA_N_MELS * sizeof(float), path);
-    if (!*mel) {
-        st = CORE_ERR_NOMEM;
-        goto done;
-    }
-    CORE_TRY(data_logmel_compute(lm, y, ny, *mel));
-    *frames = f;
-done:
-    if (st != CORE_OK) {
-        free(*mel);
-        *mel = NULL;
-    }
-    free(x);
-    free(y);
-    return st;
-}
-
 static const char *const top_keys[] = {"schema", "producer", "created_at", "items", NULL};
 static const char *const item_keys[] = {"persona_id", "context", "chosen",    "rejected",
                                         "ranked",     "reason",  "annotator", "split",
@@ -610,7 +579,7 @@ core_status rlhf_prefs_ingest(const char *yaml_path, const char *personas_h5, co
                 if (strcmp(hex, asha) != 0)
                     PROBLEM(&c, core_yaml_get(au, "sha256"), false,
                             "'%s.sha256' does not match %s (its sha256 is %s)", waud, full, hex);
-                else if (audio_logmel(full, lm, &mel, &frames) != CORE_OK)
+                else if (data_audio_logmel_file(full, lm, &mel, &frames) != CORE_OK)
                     PROBLEM(&c, core_yaml_get(au, "path"), false, "'%s.path': %s", waud,
                             core_error_message());
             }

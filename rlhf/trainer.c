@@ -904,6 +904,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     train_ckpt_meta init = {0}, meta = {0};
     core_metrics *mx = NULL;
     char *init_id = NULL, *ckdir = NULL, *mpath = NULL, **datasets = NULL;
+    uint8_t *lin_audio = NULL;
     size_t n_datasets = 0;
     double *slots = NULL;
     char path[4096];
@@ -923,12 +924,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     const int64_t first_mb = rank * R.local;
 
     /* the model, as the SFT checkpoint has it */
-    const char *cdir = core_config_dir();
-    if (cfg->model[0] == '/' || !cdir)
-        snprintf(path, sizeof path, "%s", cfg->model);
-    else
-        snprintf(path, sizeof path, "%s/%s", cdir, cfg->model);
-    CORE_TRY(core_cfg_load(&train_model_schema, path, NULL, 0, &R.mc));
+    CORE_TRY(train_model_cfg_load(cfg->model, &R.mc));
     R.mc.reward_head = mode == RLHF_REWARD;
     const int threads = train_dist_threads(cfg->threads);
     openblas_set_num_threads(threads);
@@ -1041,6 +1037,24 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     meta.manifests = init.manifests;
     meta.n_manifests = init.n_manifests;
     meta.recordings_sha256 = init.recordings_sha256;
+    /* the audio trained on: the parent's and that of the training pairs */
+    {
+        size_t np = rlhf_prefs_count(R.prefs), k = init.n_audio;
+        lin_audio = core_alloc(init.n_audio + np + 1, 32, "lineage");
+        if (!lin_audio) {
+            st = CORE_ERR_NOMEM;
+            goto done;
+        }
+        if (init.n_audio)
+            memcpy(lin_audio, init.audio_sha256, init.n_audio * 32);
+        for (size_t i = 0; i < np; i++) {
+            const char *src = rlhf_prefs_source(R.prefs, i);
+            if (rlhf_prefs_split(R.prefs, i) == 0 && src && core_unhex(lin_audio + k * 32, 32, src))
+                k++;
+        }
+        meta.audio_sha256 = lin_audio;
+        meta.n_audio = train_hashes_unique(lin_audio, k);
+    }
     meta.best_val_loss = INFINITY;
     core_rng_init(&meta.rng, (uint64_t)cfg->seed, "rlhf.run");
     /* parent_sha256 holds only the hex */
@@ -1259,6 +1273,7 @@ done:;
     free(ckdir);
     free(mpath);
     train_ckpt_meta_free(&init);
+    free(lin_audio);
     free_run(&R);
     core_cfg_free(&train_model_schema, &R.mc);
     return st;

@@ -14,7 +14,9 @@
  *   /best_val_loss    float64 [1]
  *   /reward_norm      float64 [2]: mean and std of a reward model's scores (reward models only)
  *   /lineage          attributes parent_sha256 ("" for none), datasets and manifests
- *                     (string arrays), recordings_sha256 ("" for none) */
+ *                     (string arrays), recordings_sha256 ("" for none); dataset
+ *                     /lineage/audio_sha256 uint8 [n, 32]: the sorted SHA-256 of every audio
+ *                     file trained on, the parent checkpoint's included (absent when none) */
 #include "train/train.h"
 
 #include <dirent.h>
@@ -36,7 +38,30 @@ void train_ckpt_meta_free(train_ckpt_meta *m)
     core_strs_free(m->datasets, m->n_datasets);
     core_strs_free(m->manifests, m->n_manifests);
     free(m->recordings_sha256);
+    free(m->audio_sha256);
     memset(m, 0, sizeof *m);
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+size_t train_hashes_unique(uint8_t *h, size_t n)
+{
+    if (n < 2)
+        return n;
+    qsort(h, n, 32, cmp_hash);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (memcmp(h + i * 32, h + (k - 1) * 32, 32) != 0)
+            memmove(h + (k++) * 32, h + i * 32, 32);
+    return k;
+}
+
+bool train_hashes_contain(const uint8_t *h, size_t n, const uint8_t key[32])
+{
+    return n && h && bsearch(key, h, n, 32, cmp_hash) != NULL;
 }
 
 /* ---------------------------------------------------------------- save */
@@ -142,6 +167,10 @@ core_status train_ckpt_save(const char *path, const train_params *params, const 
                                    meta->n_manifests));
     CORE_TRY(core_h5_attr_set_str(g, "recordings_sha256",
                                   meta->recordings_sha256 ? meta->recordings_sha256 : ""));
+    if (meta->n_audio) {
+        hsize_t ad[2] = {meta->n_audio, 32};
+        CORE_TRY(core_h5_write(g, "audio_sha256", CORE_H5_U8, 2, ad, meta->audio_sha256));
+    }
     H5Gclose(g);
     g = H5I_INVALID_HID;
     CORE_TRY(core_h5_commit(&out));
@@ -350,6 +379,16 @@ core_status train_ckpt_load(const char *path, train_params *params, train_adamw 
     CORE_TRY(core_h5_attr_get_strs(g, "datasets", &got.datasets, &got.n_datasets));
     CORE_TRY(core_h5_attr_get_strs(g, "manifests", &got.manifests, &got.n_manifests));
     CORE_TRY(get_opt_str(g, "recordings_sha256", &got.recordings_sha256));
+    if (H5Lexists(g, "audio_sha256", H5P_DEFAULT) > 0) {
+        int rank;
+        hsize_t ad[8];
+        CORE_TRY(core_h5_read(g, "audio_sha256", CORE_H5_U8, &rank, ad, (void **)&got.audio_sha256));
+        if (rank != 2 || ad[1] != 32) {
+            st = CORE_ERR(CORE_ERR_FORMAT, "%s: /lineage/audio_sha256 is not (n, 32)", path);
+            goto done;
+        }
+        got.n_audio = ad[0];
+    }
     *meta = got;
     memset(&got, 0, sizeof got);
 done:

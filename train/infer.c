@@ -5,12 +5,21 @@
  * in the order of train_attention_forward), so pushing a sequence position by position gives
  * the logits of train_model_forward on it, within float rounding (tests/test_train_infer.c).
  *
- * Memory: keys and values of every layer for max_seq positions (2 L max_seq d floats) plus
- * a few vectors; nothing allocates after train_infer_create. */
+ * train_infer_push_tokens and train_infer_push_audio append several token or audio positions
+ * at once: the same layers over n rows (chunk_forward), so every matrix product is a GEMM
+ * (n rows through the weights once), and the attention of the chunk a GEMM per head over the
+ * cached keys with a causal cut.
+ *
+ * Memory: keys and values of every layer for max_seq positions (2 L max_seq d floats), the
+ * final hidden state of each audio position (max_seq d, so that train_infer_truncate can
+ * rebuild the pooled sum) and a few vectors; train_infer_push never allocates. The chunk
+ * scratch (about 15 d + max_seq floats per row) is grown by train_infer_push_tokens and
+ * train_infer_push_audio to the largest chunk seen, at most max_seq rows. */
 #include "train/train.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +41,16 @@ struct train_infer {
     float *atty, *tmp, *z; /* (d) each */
     float *fch, *fchg;     /* (4d) */
     float *att;            /* (max_seq) */
-    float *pool;           /* (d) sum of z over the audio positions */
+    float *pool;           /* (d) sum of z over the audio positions, in push order */
     float *pooled;         /* (d) */
     float stat[2];         /* LayerNorm mean and rstd (unused) */
+    float *zaud;           /* [max_seq, d] z of each audio position (rows of others unused) */
+    uint8_t *is_audio;     /* [max_seq] */
+    /* chunk scratch of the chunked pushes, for up to `cap` rows: X, H, ATTY, TMP (cap,d),
+     * QKV (cap,3d), FCH, FCHG (cap,4d), mean and rstd (cap), scores (cap,max_seq) */
+    int cap;
+    float *cbuf;
+    float *cx, *ch, *cqkv, *catty, *ctmp, *cfch, *cfchg, *cmean, *crstd, *catt;
 };
 
 /* The view `name`, which must exist with `count` floats (the model laid it out). */
@@ -92,6 +108,12 @@ core_status train_infer_create(const train_model *m, train_infer **out)
         return CORE_ERR_NOMEM;
     }
     s->pooled = s->pool + d;
+    s->zaud = core_alloc((size_t)s->max_seq, d * sizeof(float), "inference audio states");
+    s->is_audio = core_zalloc((size_t)s->max_seq, 1, "inference position kinds");
+    if (!s->zaud || !s->is_audio) {
+        train_infer_free(s);
+        return CORE_ERR_NOMEM;
+    }
 
     s->wte = param(p, "wte", TRAIN_VOCAB * d);
     s->wpe = param(p, "wpe", (size_t)s->max_seq * d);
@@ -145,6 +167,9 @@ void train_infer_free(train_infer *s)
     free(s->x);
     free(s->att);
     free(s->pool);
+    free(s->zaud);
+    free(s->is_audio);
+    free(s->cbuf);
     free(s);
 }
 
@@ -158,6 +183,32 @@ void train_infer_reset(train_infer *s)
 int train_infer_length(const train_infer *s)
 {
     return s->n;
+}
+
+void train_infer_truncate(train_infer *s, int length)
+{
+    CORE_ASSERT(length >= 0);
+    if (length >= s->n)
+        return;
+    int removed_audio = 0;
+    for (int t = length; t < s->n; t++)
+        removed_audio += s->is_audio[t];
+    s->n = length;
+    if (removed_audio == 0)
+        return;
+    /* rebuild the sum in push order, so that it is bit for bit the running sum of a decoder
+     * that never saw the removed positions (subtracting would leave rounding behind) */
+    const size_t D = (size_t)s->d;
+    memset(s->pool, 0, D * sizeof *s->pool);
+    s->n_audio = 0;
+    for (int t = 0; t < length; t++) {
+        if (!s->is_audio[t])
+            continue;
+        const float *z = s->zaud + (size_t)t * D;
+        for (size_t c = 0; c < D; c++)
+            s->pool[c] += z[c];
+        s->n_audio++;
+    }
 }
 
 core_status train_infer_push(train_infer *s, int kind, const float *persona_or_frames,
@@ -235,15 +286,186 @@ core_status train_infer_push(train_infer *s, int kind, const float *persona_or_f
         train_residual_forward(s->x, s->x, s->tmp, D);
     }
     train_layernorm_forward(s->z, &s->stat[0], &s->stat[1], s->x, s->lnfw, s->lnfb, 1, d);
+    s->is_audio[t] = kind == TRAIN_POS_AUDIO;
     if (kind == TRAIN_POS_AUDIO) {
         for (size_t c = 0; c < D; c++)
             s->pool[c] += s->z[c];
+        memcpy(s->zaud + t * D, s->z, D * sizeof(float));
         s->n_audio++;
     }
     if (logits_out) /* tied LM head: wte (V,d) @ z (d) */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, TRAIN_VOCAB, d, 1.0f, s->wte, d, s->z, 1, 0.0f,
                     logits_out, 1);
     s->n++;
+    return CORE_OK;
+}
+
+/* Makes the chunk scratch hold at least `rows` rows (rows <= max_seq), growing to twice the
+ * old capacity at least, so that a run of growing chunks reallocates a few times only. */
+static core_status chunk_reserve(train_infer *s, int rows)
+{
+    if (rows <= s->cap)
+        return CORE_OK;
+    int cap = s->cap > rows / 2 ? 2 * s->cap : rows;
+    if (cap > s->max_seq)
+        cap = s->max_seq;
+    const size_t D = (size_t)s->d, C = (size_t)cap;
+    const size_t per_row = 15 * D + 2 + (size_t)s->max_seq;
+    float *buf = core_alloc(C, per_row * sizeof(float), "inference chunk scratch");
+    if (!buf)
+        return CORE_ERR_NOMEM;
+    free(s->cbuf);
+    s->cbuf = buf;
+    s->cap = cap;
+    s->cx = buf;
+    s->ch = s->cx + C * D;
+    s->catty = s->ch + C * D;
+    s->ctmp = s->catty + C * D;
+    s->cqkv = s->ctmp + C * D;      /* 3d per row */
+    s->cfch = s->cqkv + C * 3 * D;  /* 4d */
+    s->cfchg = s->cfch + C * 4 * D; /* 4d */
+    s->cmean = s->cfchg + C * 4 * D;
+    s->crstd = s->cmean + C;
+    s->catt = s->crstd + C; /* (cap, max_seq), ends at C * per_row */
+    return CORE_OK;
+}
+
+/* Fails with CORE_ERR_LIMIT, changing nothing, unless n more positions fit. */
+static core_status chunk_check_room(const train_infer *s, int n)
+{
+    if (n > s->max_seq - s->n)
+        return CORE_ERR(CORE_ERR_LIMIT,
+                        "inference: %d positions after %d cached overflow max_seq = %d", n, s->n,
+                        s->max_seq);
+    return CORE_OK;
+}
+
+/* The common part of a chunk: the n rows of s->cx (n >= 1, the chunk scratch reserved) hold
+ * the input embeddings of positions t0 = s->n .. t0+n-1 (their wpe rows included); runs
+ * them through every block, the keys and values entering the cache, then lnf. Token rows
+ * (audio false): logits_out (n, V), may be NULL, gets the LM head. Audio rows (audio true,
+ * logits_out NULL): the final states go to zaud and into the pooled sum, row after row as n
+ * single pushes add them. The chunk's positions are then pushed. */
+static void chunk_forward(train_infer *s, int n, float *logits_out, bool audio)
+{
+    const int d = s->d, NH = s->NH, t0 = s->n, T = t0 + n; /* T: positions after the chunk */
+    const size_t D = (size_t)d, hs = D / (size_t)NH, N = (size_t)n;
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (int l = 0; l < s->L; l++) {
+        const infer_layer *w = &s->layer[l];
+        float *kc = s->kc + (size_t)l * (size_t)s->max_seq * D;
+        float *vc = s->vc + (size_t)l * (size_t)s->max_seq * D;
+        train_layernorm_forward(s->ch, s->cmean, s->crstd, s->cx, w->ln1w, w->ln1b, n, d);
+        train_linear_forward(s->cqkv, s->ch, w->qkvw, w->qkvb, n, d, 3 * d);
+        for (size_t i = 0; i < N; i++) {
+            const float *qkv = s->cqkv + i * 3 * D;
+            memcpy(kc + ((size_t)t0 + i) * D, qkv + D, D * sizeof(float));
+            memcpy(vc + ((size_t)t0 + i) * D, qkv + 2 * D, D * sizeof(float));
+        }
+        for (size_t hh = 0; hh < (size_t)NH; hh++) {
+            /* scores (n,T) = scale * Q (n,hs) @ K (T,hs)^T: GEMM M=n, N=T, K=hs; row i keeps
+             * the keys 0..t0+i and the rest is zeroed after the softmax (causal) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, T, (int)hs, scale,
+                        s->cqkv + hh * hs, 3 * d, kc + hh * hs, d, 0.0f, s->catt, T);
+            for (size_t i = 0; i < N; i++) {
+                float *a = s->catt + i * (size_t)T;
+                const size_t last = (size_t)t0 + i; /* the query's own position */
+                float maxv = -INFINITY;
+                for (size_t t2 = 0; t2 <= last; t2++)
+                    if (a[t2] > maxv)
+                        maxv = a[t2];
+                float sum = 0.0f;
+                for (size_t t2 = 0; t2 <= last; t2++) {
+                    a[t2] = expf(a[t2] - maxv);
+                    sum += a[t2];
+                }
+                float inv = 1.0f / sum; /* sum >= 1: the maximum contributes exp(0) */
+                for (size_t t2 = 0; t2 <= last; t2++)
+                    a[t2] *= inv;
+                for (size_t t2 = last + 1; t2 < (size_t)T; t2++)
+                    a[t2] = 0.0f;
+            }
+            /* out (n,hs) = att (n,T) @ V (T,hs): GEMM M=n, N=hs, K=T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)hs, T, 1.0f, s->catt, T,
+                        vc + hh * hs, d, 0.0f, s->catty + hh * hs, d);
+        }
+        train_linear_forward(s->ctmp, s->catty, w->projw, w->projb, n, d, d);
+        train_residual_forward(s->cx, s->cx, s->ctmp, N * D);
+        train_layernorm_forward(s->ch, s->cmean, s->crstd, s->cx, w->ln2w, w->ln2b, n, d);
+        train_linear_forward(s->cfch, s->ch, w->fcw, w->fcb, n, d, 4 * d);
+        train_gelu_forward(s->cfchg, s->cfch, N * 4 * D);
+        train_linear_forward(s->ctmp, s->cfchg, w->fcprojw, w->fcprojb, n, 4 * d, d);
+        train_residual_forward(s->cx, s->cx, s->ctmp, N * D);
+    }
+    if (audio) { /* z (n,d) straight into the stored states; no LM head */
+        CORE_ASSERT(!logits_out);
+        float *z = s->zaud + (size_t)t0 * D;
+        train_layernorm_forward(z, s->cmean, s->crstd, s->cx, s->lnfw, s->lnfb, n, d);
+        for (size_t i = 0; i < N; i++)
+            for (size_t c = 0; c < D; c++)
+                s->pool[c] += z[i * D + c];
+        s->n_audio += n;
+    } else if (logits_out) { /* tied LM head: (n,V) = z (n,d) @ wte (V,d)^T */
+        train_layernorm_forward(s->ch, s->cmean, s->crstd, s->cx, s->lnfw, s->lnfb, n, d);
+        train_linear_forward(logits_out, s->ch, s->wte, NULL, n, d, TRAIN_VOCAB);
+    }
+    memset(s->is_audio + t0, audio ? 1 : 0, N);
+    s->n = T;
+}
+
+core_status train_infer_push_tokens(train_infer *s, const int32_t *tokens, int n, float *logits_out)
+{
+    CORE_ASSERT(n >= 0);
+    if (n == 0)
+        return CORE_OK;
+    CORE_ASSERT(tokens);
+    core_status st = chunk_check_room(s, n);
+    if (st != CORE_OK)
+        return st;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= TRAIN_VOCAB)
+            return CORE_ERR(CORE_ERR_RANGE,
+                            "inference: token %ld (chunk index %d) is outside [0, %d)",
+                            (long)tokens[i], i, TRAIN_VOCAB);
+    st = chunk_reserve(s, n);
+    if (st != CORE_OK)
+        return st;
+    const size_t D = (size_t)s->d, t0 = (size_t)s->n;
+    for (size_t i = 0; i < (size_t)n; i++) { /* x = wte[token] + wpe[t] */
+        const float *e = s->wte + (size_t)tokens[i] * D;
+        const float *pe = s->wpe + (t0 + i) * D;
+        float *x = s->cx + i * D;
+        for (size_t c = 0; c < D; c++)
+            x[c] = e[c] + pe[c];
+    }
+    chunk_forward(s, n, logits_out, false);
+    return CORE_OK;
+}
+
+core_status train_infer_push_audio(train_infer *s, const float *frames, int n)
+{
+    CORE_ASSERT(n >= 0);
+    if (n == 0)
+        return CORE_OK;
+    core_status st = chunk_check_room(s, n);
+    if (st != CORE_OK)
+        return st;
+    if (!frames)
+        return CORE_ERR(CORE_ERR_RANGE, "inference: %d audio positions need their frames", n);
+    st = chunk_reserve(s, n);
+    if (st != CORE_OK)
+        return st;
+    const int d = s->d;
+    const size_t D = (size_t)d, t0 = (size_t)s->n;
+    /* x (n,d) = frames (n,F) @ audio.w (d,F)^T + audio.b, then + wpe[t] (as a push adds them) */
+    train_linear_forward(s->cx, frames, s->audw, s->audb, n, s->F, d);
+    for (size_t i = 0; i < (size_t)n; i++) {
+        const float *pe = s->wpe + (t0 + i) * D;
+        float *x = s->cx + i * D;
+        for (size_t c = 0; c < D; c++)
+            x[c] = x[c] + pe[c];
+    }
+    chunk_forward(s, n, NULL, true);
     return CORE_OK;
 }
 

@@ -40,6 +40,8 @@ struct train_loader {
     char **manifests;
     size_t n_manifests;
     char recordings_sha256[CORE_SHA256_HEX];
+    uint8_t *audio; /* [n_audio][32] sorted distinct audio hashes, for the lineage */
+    size_t n_audio;
     /* the batch handed out */
     train_batch b;
 };
@@ -135,6 +137,7 @@ void train_loader_free(train_loader *l)
     free(l->tokens);
     free(l->order);
     core_strs_free(l->manifests, l->n_manifests);
+    free(l->audio);
     train_batch_free(&l->b);
     free(l);
 }
@@ -157,8 +160,8 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
     uint64_t *moff = NULL, *hoff = NULL, *roff = NULL;
     int32_t *hist = NULL, *resp = NULL, *lab[6] = {NULL};
     uint8_t *spans = NULL;
-    char **persona = NULL, **rec = NULL;
-    size_t np = 0, nr = 0;
+    char **persona = NULL, **rec = NULL, **ash = NULL;
+    size_t np = 0, nr = 0, na = 0;
     int rank;
     hsize_t dims[8], sdims[8];
     CORE_TRY(core_h5_check_format(f, path, "troupe.shard/1"));
@@ -208,7 +211,8 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
     CORE_TRY(core_h5_read(fh, "/labels/spans", CORE_H5_U8, &rank, sdims, (void **)&spans));
     CORE_TRY(core_h5_read_strs(fh, "/persona_id", &persona, &np));
     CORE_TRY(core_h5_read_strs(fh, "/provenance/recording_id", &rec, &nr));
-    if (np != n || nr != n || sdims[0] != n || sdims[1] < 2) {
+    CORE_TRY(core_h5_read_strs(fh, "/provenance/audio_sha256", &ash, &na));
+    if (np != n || nr != n || na != n || sdims[0] != n || sdims[1] < 2) {
         st = CORE_ERR(CORE_ERR_FORMAT, "%s: columns disagree on the number of utterances", path);
         goto done;
     }
@@ -229,7 +233,10 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
         l->u = nu;
     if (ni)
         *ids = ni;
-    if (!nt || !nu || !ni) {
+    uint8_t *naud = core_realloc(l->audio, l->n_audio + n, 32, path);
+    if (naud)
+        l->audio = naud;
+    if (!nt || !nu || !ni || !naud) {
         st = CORE_ERR_NOMEM;
         goto done;
     }
@@ -270,6 +277,12 @@ static core_status read_shard(train_loader *l, const char *path, const persona_m
         }
         (*ids)[(*n_ids)++] = rec[i];
         rec[i] = NULL;
+        if (!core_unhex(l->audio + l->n_audio * 32, 32, ash[i])) {
+            st = CORE_ERR(CORE_ERR_FORMAT, "%s: /provenance/audio_sha256[%zu] is not a SHA-256",
+                          path, i);
+            goto done;
+        }
+        l->n_audio++;
     }
     l->n += n;
 done:
@@ -282,6 +295,7 @@ done:
         free(lab[k]);
     free(spans);
     core_strs_free(persona, np);
+    core_strs_free(ash, na);
     if (rec)
         for (size_t i = 0; i < nr; i++)
             free(rec[i]);
@@ -401,6 +415,7 @@ core_status train_loader_open(const train_loader_cfg *cfg, train_loader **out)
     core_sha256(h, joined ? joined : "", joined ? strlen(joined) : 0);
     core_hex(l->recordings_sha256, h, 32);
     free(joined);
+    l->n_audio = train_hashes_unique(l->audio, l->n_audio);
     l->order = core_alloc(l->n, sizeof *l->order, "loader");
     size_t B = (size_t)cfg->batch, T = (size_t)cfg->max_seq;
     bool batch_ok = train_batch_alloc(&l->b, (int)B, (int)T, cfg->stack);
@@ -427,6 +442,11 @@ size_t train_loader_size(const train_loader *l) { return l->n; }
 uint64_t train_loader_read_errors(const train_loader *l) { return l->read_errors; }
 size_t train_loader_batches(const train_loader *l) { return l->n_batches; }
 const char *train_loader_recordings_sha256(const train_loader *l) { return l->recordings_sha256; }
+const uint8_t *train_loader_audio_hashes(const train_loader *l, size_t *n)
+{
+    *n = l->n_audio;
+    return l->audio;
+}
 const char *const *train_loader_manifests(const train_loader *l, size_t *n)
 {
     *n = l->n_manifests;

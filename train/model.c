@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const train_para_names[TRAIN_N_HEADS_PARA] = {
     "emotion", "laughter", "hesitation", "speed", "pitch", "gender", "language"};
@@ -742,4 +743,15 @@ static void backward(train_model *m, const train_batch *b, const float *dloss, f
     /* the forward left the packed audio frames in `gather` */
     train_linear_backward(NULL, g->audw, g->audb, m->dgather, m->gather, w->audw, (int)na, Fw, d);
     grads_done(m, g->wte, g->audb, D); /* the embeddings, wte (tied) last of all */
+}
+
+core_status train_model_cfg_load(const char *model, train_model_cfg *mc)
+{
+    char path[4096];
+    const char *cdir = core_config_dir();
+    if (model[0] == '/' || !cdir || access(model, R_OK) == 0)
+        snprintf(path, sizeof path, "%s", model);
+    else
+        snprintf(path, sizeof path, "%s/%s", cdir, model);
+    return core_cfg_load(&train_model_schema, path, NULL, 0, mc);
 }

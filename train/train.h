@@ -149,6 +149,9 @@ typedef struct train_model_cfg {
     bool reward_head; /* not in the YAML: set by `rlhf reward`; adds reward.w (1,d), reward.b (1) */
 } train_model_cfg;
 extern const core_cfg_schema train_model_schema; /* kind "model", configs/model/<size>.yaml */
+/* Loads a model config named as configs name it: an absolute path or one that exists as
+ * given, else relative to the shipped config directory ("model/small.yaml"). */
+core_status train_model_cfg_load(const char *model, train_model_cfg *mc);
 
 /* Kinds of positions in a sequence: [persona] [history tokens] [audio] [BOS] reply [EOS]. */
 enum { TRAIN_POS_PAD = 0, TRAIN_POS_PERSONA = 1, TRAIN_POS_TOKEN = 2, TRAIN_POS_AUDIO = 3 };
@@ -247,6 +250,8 @@ void train_loader_cursor(const train_loader *l, uint64_t cursor[4]);
 core_status train_loader_seek(train_loader *l, const uint64_t cursor[4]);
 /* Lineage: sha256 of the sorted LF-joined recording ids, and the manifests used. */
 const char *train_loader_recordings_sha256(const train_loader *l);
+/* The SHA-256 of every utterance's audio file ([n][32], sorted, distinct), for the lineage. */
+const uint8_t *train_loader_audio_hashes(const train_loader *l, size_t *n);
 const char *const *train_loader_manifests(const train_loader *l, size_t *n);
 
 /* ---------------------------------------------------------------- optimisation (train/optim.c) */
@@ -298,8 +303,15 @@ typedef struct train_ckpt_meta {
     double best_val_loss;
     bool has_reward_norm;            /* a reward model: its scores' mean and std on its data */
     double reward_mean, reward_std;
+    uint8_t *audio_sha256; /* [n_audio][32] sorted, distinct: the SHA-256 of every audio file
+                            * trained on (the parent's too); eval refuses items among them */
+    size_t n_audio;
 } train_ckpt_meta;
 void train_ckpt_meta_free(train_ckpt_meta *m);
+/* Sorts n 32-byte hashes in place and drops repeats; returns how many remain. */
+size_t train_hashes_unique(uint8_t *h, size_t n);
+/* Whether the 32-byte hash `key` is among the n sorted hashes h. */
+bool train_hashes_contain(const uint8_t *h, size_t n, const uint8_t key[32]);
 /* Writes `/params/<name>` for every view, `/optim/m/<name>` and `/optim/v/<name>`, the
  * step, RNG, cursor, config and `/lineage` (format troupe.checkpoint/1), to a temporary
  * name renamed into place. Same inputs, same bytes. */
@@ -447,6 +459,35 @@ int train_infer_length(const train_infer *s);
  * bad kind, token, or missing features; a failed push changes nothing. */
 core_status train_infer_push(train_infer *s, int kind, const float *persona_or_frames,
                              int32_t token, float *logits_out);
+/* Appends n token positions (TRAIN_POS_TOKEN) at indices train_infer_length(s) + i as one
+ * chunk: the same computation as n train_infer_push calls, with every matrix product a GEMM
+ * over the n rows and each position attending causally to the cached positions, the chunk's
+ * earlier ones and itself; equal to the one-by-one pushes within float rounding (summation
+ * order). tokens (n) in [0, TRAIN_VOCAB). logits_out (n, TRAIN_VOCAB), may be NULL: row i
+ * gets the LM head's logits at position train_infer_length(s) + i. n == 0 does nothing.
+ * The chunk scratch (about 15 d + max_seq floats per row) is allocated on first use and grown
+ * to the largest chunk, kept until train_infer_free. Fails with CORE_ERR_LIMIT when the
+ * chunk would pass max_seq positions, CORE_ERR_RANGE on a bad token, CORE_ERR_NOMEM when the
+ * scratch cannot grow; a failed call changes nothing. */
+core_status train_infer_push_tokens(train_infer *s, const int32_t *tokens, int n,
+                                    float *logits_out);
+/* Appends n audio positions (TRAIN_POS_AUDIO) at indices train_infer_length(s) + i as one
+ * chunk, through the same chunk computation as train_infer_push_tokens (and its scratch):
+ * frames (n, stack * TRAIN_N_MELS), row i what train_infer_push takes for one audio position
+ * (stack frames of 80 mels, frame-major). Each position's final hidden state is stored and
+ * pooled as a single audio push does, so train_infer_para afterwards (and after a truncation)
+ * agrees with n single pushes within float rounding. No logits (the LM head is skipped).
+ * n == 0 does nothing. Fails with CORE_ERR_LIMIT when the chunk would pass max_seq
+ * positions, CORE_ERR_RANGE when frames is NULL, CORE_ERR_NOMEM when the scratch cannot
+ * grow; a failed call changes nothing. */
+core_status train_infer_push_audio(train_infer *s, const float *frames, int n);
+/* Forgets the positions >= length (0 <= length; length >= train_infer_length(s) does
+ * nothing): the next push is position `length`. The cached keys and values of the earlier
+ * positions are kept, so a shared context is pushed once and several continuations follow
+ * it, each after a truncation back to the context. When audio positions are removed, the
+ * pooled state of train_infer_para is rebuilt from the kept ones (O(length d)), bit for bit
+ * that of a decoder that never pushed the removed positions. */
+void train_infer_truncate(train_infer *s, int length);
 /* The paralinguistic heads on the mean of the final (post-lnf) hidden states of the audio
  * positions pushed so far (0 when there are none, as in the model): cls[k] is head k's
  * argmax (ties: the lower class); probs (may be NULL), TRAIN_PARA_CLASSES floats, the

@@ -258,12 +258,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     if (det && zero)
         return CORE_ERR(CORE_ERR_CHECK, "dist.deterministic and dist.zero1 cannot be combined");
     const int64_t local = cfg->accumulate / nranks, first_mb = rank * local;
-    const char *cdir = core_config_dir();
-    if (cfg->model[0] == '/' || !cdir)
-        snprintf(path, sizeof path, "%s", cfg->model);
-    else
-        snprintf(path, sizeof path, "%s/%s", cdir, cfg->model);
-    CORE_TRY(core_cfg_load(&train_model_schema, path, NULL, 0, &mc));
+    CORE_TRY(train_model_cfg_load(cfg->model, &mc));
     const int threads = train_dist_threads(cfg->threads);
     openblas_set_num_threads(threads);
     train_loader_cfg lc = {cfg->corpus, cfg->train_split, cfg->personas, (int)cfg->batch,
@@ -305,6 +300,7 @@ core_status train_run(const train_cfg *cfg, const char *config_yaml, const char 
     meta.manifests = (char **)(uintptr_t)mans;
     meta.n_manifests = nman;
     meta.recordings_sha256 = (char *)(uintptr_t)train_loader_recordings_sha256(tl);
+    meta.audio_sha256 = (uint8_t *)(uintptr_t)train_loader_audio_hashes(tl, &meta.n_audio);
     meta.best_val_loss = INFINITY;
     core_rng_init(&meta.rng, (uint64_t)cfg->seed, "train.run");
 
