@@ -4,6 +4,8 @@
 #   make                 build build/troupe and the tests
 #   make test            deps + build + run every test program (overall N passed, N failed)
 #   make demo            deps + build + run the pipeline on the embedded default data
+#   make reproduce       the same from nothing into reproduce-out/, ending in the eval table
+#                        checked against configs/eval/reproduce.yaml's reference
 #   make SANITIZE=address,undefined test    the same in build/san-address-undefined/
 #   make CC=clang        any C11 compiler; WERROR=1 turns warnings into errors (CI)
 #   make install PREFIX=/usr/local          troupe, configs and docs
@@ -68,7 +70,7 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB     := $(BUILD)/libtroupe.a
 TROUPE  := $(BUILD)/troupe
 
-.PHONY: all deps test check demo bench install format clean
+.PHONY: all deps test check demo reproduce bench install format clean
 all: $(TROUPE) $(TESTS)
 
 deps:
@@ -83,6 +85,13 @@ check: $(TROUPE) $(TESTS)
 demo: deps
 	@$(MAKE) --no-print-directory $(TROUPE)
 	@scripts/demo.sh $(TROUPE)
+
+# The whole pipeline from nothing with fixed seeds, ending in the eval table; fails when a
+# score is outside the reference tolerance of configs/eval/reproduce.yaml (docs/eval.md).
+reproduce: deps
+	@$(MAKE) --no-print-directory $(TROUPE)
+	@rm -rf reproduce-out
+	@DEMO_OUT=reproduce-out EVAL_SPEC=configs/eval/reproduce.yaml scripts/demo.sh $(TROUPE)
 
 # Benchmarks: speed and memory beside the peers, never part of `make test`.
 bench: deps

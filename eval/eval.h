@@ -106,8 +106,8 @@ typedef struct eval_cfg {
     char *set_sha256;                /* expected hash of the set (null: not checked) */
     int64_t items;                   /* at most this many items (0: all) */
     core_strlist metrics;            /* paralinguistic, dialogue, persona, latency */
-    int64_t seed, bootstrap, candidates, max_new, drift_dialogues, drift_turns, latency_items,
-        threads;
+    int64_t seed, bootstrap, candidates, max_new, dialogue_items, drift_dialogues, drift_turns,
+        latency_items, threads;
     double weight_dialogue, weight_paralinguistic, weight_persona;
     bool hygiene; /* refuse items whose audio the checkpoint trained on */
     /* reference table: values (negative in the YAML: none; eval_cfg_finish turns them into
@@ -172,7 +172,7 @@ typedef struct eval_result {
 } eval_result;
 
 /* Scores `checkpoint` on `set` as cfg says; lineage hygiene first (items whose audio the
- * checkpoint's lineage lists are refused: CORE_ERR_SCHEMA naming how many and the first).
+ * checkpoint's lineage lists are refused: CORE_ERR_CHECK naming how many and the first).
  * log progress at info level. */
 core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *checkpoint,
                      eval_result *out);

@@ -39,6 +39,8 @@ static const core_cfg_field fields[] = {
     F("dialogue.candidates", CORE_CFG_INT, candidates, 2, 100, NULL, 0,
       "replies ranked per item: the reference and candidates-1 distractors"),
     F("dialogue.max_new", CORE_CFG_INT, max_new, 1, 4096, NULL, 0, "reply bytes generated at most"),
+    F("dialogue.items", CORE_CFG_INT, dialogue_items, 0, 1e9, NULL, 0,
+      "score general dialogue on the first N items (0: all); every item is a distractor"),
     F("persona.dialogues", CORE_CFG_INT, drift_dialogues, 0, 1e6, NULL, 0,
       "self-play dialogues for the drift curve"),
     F("persona.turns", CORE_CFG_INT, drift_turns, 1, EVAL_MAX_TURNS, NULL, 0,
@@ -385,7 +387,7 @@ static core_status hygiene(const eval_cfg *cfg, const eval_set *set, const char 
     if (!cfg->hygiene)
         return CORE_OK;
     if (meta->n_audio == 0)
-        return CORE_ERR(CORE_ERR_SCHEMA,
+        return CORE_ERR(CORE_ERR_CHECK,
                         "%s: the checkpoint's lineage lists no audio hashes "
                         "(/lineage/audio_sha256), so held-out hygiene cannot be checked; "
                         "retrain with this version, or set hygiene: false to score anyway",
@@ -404,7 +406,7 @@ static core_status hygiene(const eval_cfg *cfg, const eval_set *set, const char 
         }
     }
     if (r->hygiene_refused)
-        return CORE_ERR(CORE_ERR_SCHEMA,
+        return CORE_ERR(CORE_ERR_CHECK,
                         "%s: %zu of %zu eval items were in its training data (first: %s); "
                         "refusing to score a held-out set the checkpoint has seen",
                         ckpt, r->hygiene_refused, r->hygiene_checked, first);
@@ -451,6 +453,7 @@ static core_status score_item(ctx *c, size_t i, item_out *o)
     RET_ON(train_infer_para(c->s, o->pred, NULL));
     data_persona_style style;
     const bool known = c->pers && it->has_persona && it->n_reply &&
+                       (cfg->dialogue_items <= 0 || i < (size_t)cfg->dialogue_items) &&
                        rlhf_personas_style(c->pers, it->persona_id, &style);
     if (!known)
         return CORE_OK;

@@ -135,26 +135,26 @@ core_status rlhf_generate(train_infer *s, const train_model_cfg *mc, const float
     /* the history and audio as the layout cuts them to leave room for max_new bytes */
     train_sequence_length(n_history, frames, (size_t)max_new, (int)mc->max_seq, (int)mc->stack,
                           &h, &a, &r);
-    const int S = (int)mc->stack;
+    const size_t per = (size_t)mc->stack * TRAIN_N_MELS;
     float logits[TRAIN_VOCAB];
-    float *chunk = core_zalloc((size_t)S * TRAIN_N_MELS, sizeof(float), "generation");
+    /* the first `a` audio positions of `stack` frames, the last padded with zeros */
+    float *chunk = core_zalloc(a ? a : 1, per * sizeof(float), "generation");
     if (!chunk)
         return CORE_ERR_NOMEM;
+    if (a)
+        memcpy(chunk, mel, (frames < a * (size_t)mc->stack ? frames : a * (size_t)mc->stack) *
+                               TRAIN_N_MELS * sizeof(float));
     core_status st = CORE_OK;
     train_infer_reset(s);
     *n_out = 0;
     *eos = false;
+    /* the context as chunks through the cache (docs/inference.md), then the reply token by
+     * token */
     CORE_TRY(train_infer_push(s, TRAIN_POS_PERSONA, persona, 0, NULL));
-    for (size_t k = n_history - h; k < n_history; k++)
-        CORE_TRY(train_infer_push(s, TRAIN_POS_TOKEN, NULL, history[k], NULL));
-    for (size_t k = 0; k < a; k++) {
-        memset(chunk, 0, (size_t)S * TRAIN_N_MELS * sizeof *chunk);
-        for (int f = 0; f < S; f++)
-            if (k * (size_t)S + (size_t)f < frames)
-                memcpy(chunk + (size_t)f * TRAIN_N_MELS, mel + (k * (size_t)S + (size_t)f) * TRAIN_N_MELS,
-                       TRAIN_N_MELS * sizeof(float));
-        CORE_TRY(train_infer_push(s, TRAIN_POS_AUDIO, chunk, 0, NULL));
-    }
+    if (h)
+        CORE_TRY(train_infer_push_tokens(s, history + (n_history - h), (int)h, NULL));
+    if (a)
+        CORE_TRY(train_infer_push_audio(s, chunk, (int)a));
     CORE_TRY(train_infer_push(s, TRAIN_POS_TOKEN, NULL, 256, logits)); /* BOS */
     int budget = (int)r; /* what the layout leaves for the reply */
     for (int i = 0; i < budget; i++) {

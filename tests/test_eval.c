@@ -141,7 +141,7 @@ static void test_hygiene(void)
     /* the lineage lists every training recording's audio */
     CHECK_EQ_INT(meta.n_audio, train.n);
     eval_result r;
-    CHECK(eval_run(&cfg, &train, ckpt, &r) == CORE_ERR_SCHEMA);
+    CHECK(eval_run(&cfg, &train, ckpt, &r) == CORE_ERR_CHECK);
     CHECK_CONTAINS(core_error_message(), "were in its training data");
     CHECK_EQ_INT(r.hygiene_checked, train.n);
     CHECK_EQ_INT(r.hygiene_refused, train.n);
@@ -165,7 +165,7 @@ static void test_hygiene(void)
     m2.audio_sha256 = h;
     m2.n_audio = 1;
     CHECK_EQ_INT(train_ckpt_save(bad, train_model_params(m), NULL, &m2), CORE_OK);
-    CHECK(eval_run(&cfg, &test, bad, &r) == CORE_ERR_SCHEMA);
+    CHECK(eval_run(&cfg, &test, bad, &r) == CORE_ERR_CHECK);
     CHECK_EQ_INT(r.hygiene_refused, 1);
     CHECK_CONTAINS(core_error_message(), test.items[0].id);
     eval_result_free(&r);
@@ -173,7 +173,7 @@ static void test_hygiene(void)
     m2.n_audio = 0;
     m2.audio_sha256 = NULL;
     CHECK_EQ_INT(train_ckpt_save(bad, train_model_params(m), NULL, &m2), CORE_OK);
-    CHECK(eval_run(&cfg, &test, bad, &r) == CORE_ERR_SCHEMA);
+    CHECK(eval_run(&cfg, &test, bad, &r) == CORE_ERR_CHECK);
     CHECK_CONTAINS(core_error_message(), "hygiene: false");
     eval_result_free(&r);
     cfg.hygiene = false;
@@ -317,6 +317,33 @@ static void test_scores_recomputed(void)
     core_cfg_free(&eval_schema, &cfg);
 }
 
+static void test_latency(void)
+{
+    eval_cfg cfg;
+    const char *ex[] = {"metrics=latency", "latency.items=5"};
+    CHECK(spec(&cfg, ex, 2));
+    eval_set s;
+    CHECK_EQ_INT(eval_set_from_corpus(corpus, "test", personas, &s), CORE_OK);
+    eval_result r;
+    CHECK_EQ_INT(eval_run(&cfg, &s, ckpt, &r), CORE_OK);
+    CHECK(r.has_latency);
+    CHECK_EQ_INT(r.latency_n, s.n < 5 ? s.n : 5);
+    CHECK(r.latency_p50_ms > 0 && r.latency_p50_ms <= r.latency_p95_ms &&
+          r.latency_p95_ms <= r.latency_max_ms);
+    uint64_t sum = 0;
+    for (int b = 0; b < EVAL_LAT_BINS; b++)
+        sum += r.lat_hist[b];
+    CHECK_EQ_INT(sum, r.latency_n);
+    CHECK(r.lat_edges_ms[EVAL_LAT_BINS] >= r.latency_max_ms);
+    CHECK(r.rtf > 0);
+    CHECK(strlen(r.machine) > 0);
+    /* nothing else measured: no scores */
+    CHECK(isnan(r.overall.value) && isnan(r.paralinguistic.value) && isnan(r.dialogue.value));
+    eval_result_free(&r);
+    eval_set_free(&s);
+    core_cfg_free(&eval_schema, &cfg);
+}
+
 static void test_report_deterministic(void)
 {
     eval_cfg cfg;
@@ -333,6 +360,10 @@ static void test_report_deterministic(void)
     for (int t = 0; t < 3; t++)
         CHECK(r[0].drift[t] >= 0 && r[0].drift[t] <= 100);
     CHECK(r[0].persona.value >= 0 && r[0].persona.value <= 100);
+    /* persona = mean over dialogues of (prompt-line + line-line) / 2, and prompt-line the mean
+     * of the drift curve (every dialogue has every turn) */
+    CHECK_NEAR(r[0].persona.value, (r[0].prompt_line.value + r[0].line_line.value) / 2, 1e-9);
+    CHECK_NEAR(r[0].prompt_line.value, (r[0].drift[0] + r[0].drift[1] + r[0].drift[2]) / 3, 1e-9);
     CHECK(r[0].overall.lo <= r[0].overall.value && r[0].overall.value <= r[0].overall.hi);
     eval_report one = {&cfg, &s, &r[0], 1, NULL}, two = {&cfg, &s, &r[1], 1, NULL};
     char *j1 = eval_report_json(&one), *j2 = eval_report_json(&two);
@@ -351,6 +382,63 @@ static void test_report_deterministic(void)
     core_cfg_free(&eval_schema, &cfg);
 }
 
+/* The command as a user meets it: the table, the reports, the reference and the errors. */
+static void test_cli(void)
+{
+    char *exe = core_exe_dir();
+    char *base = core_sprintf("%s/../troupe eval --bench configs/eval/default.yaml --set "
+                              "data.corpus=%s --set data.personas=%s --set model=model/tiny.yaml "
+                              "--set data.items=4 --set persona.dialogues=1 --set persona.turns=2 "
+                              "--set dialogue.max_new=16 --set latency.items=2 --set bootstrap=50",
+                              exe, corpus, personas);
+    char *cmd, *o = NULL;
+    /* two checkpoints side by side, the reports written */
+    cmd = core_sprintf("%s --checkpoint %s --checkpoint %s -o %s/rep", base, ckpt, ckpt, tmpdir);
+    CHECK_EQ_INT(test_run(cmd, &o), 0);
+    CHECK_CONTAINS(o, "general dialogue");
+    CHECK_CONTAINS(o, "report.json");
+    free(cmd);
+    free(o);
+    char *path = core_sprintf("%s/rep/report.json", tmpdir);
+    CHECK(access(path, R_OK) == 0);
+    free(path);
+    path = core_sprintf("%s/rep/report.md", tmpdir);
+    CHECK(access(path, R_OK) == 0);
+    free(path);
+    /* a reference the checkpoint cannot meet: exit 1, and the table says so */
+    cmd = core_sprintf("%s --set reference.overall=100 --set reference.tolerance=0.5 "
+                       "--checkpoint %s -o %s/rep2 --no-plots",
+                       base, ckpt, tmpdir);
+    CHECK_EQ_INT(test_run(cmd, &o), 1);
+    CHECK_CONTAINS(o, "OUTSIDE");
+    CHECK_CONTAINS(o, "outside the reference tolerance");
+    free(cmd);
+    free(o);
+    /* another set than the spec names */
+    cmd = core_sprintf("%s --set data.sha256=%064d --checkpoint %s -o %s/rep3", base, 0, ckpt,
+                       tmpdir);
+    CHECK_EQ_INT(test_run(cmd, &o), 1);
+    CHECK_CONTAINS(o, "not the set the benchmark names");
+    free(cmd);
+    free(o);
+    /* an unknown metric, a missing checkpoint, no checkpoint */
+    cmd = core_sprintf("%s --set metrics=paralinguistic,vibes --checkpoint %s", base, ckpt);
+    CHECK_EQ_INT(test_run(cmd, &o), 2);
+    CHECK_CONTAINS(o, "unknown metric 'vibes'");
+    free(cmd);
+    free(o);
+    cmd = core_sprintf("%s --checkpoint %s/nope.h5", base, tmpdir);
+    CHECK_EQ_INT(test_run(cmd, &o), 2);
+    CHECK_CONTAINS(o, "nope.h5");
+    free(cmd);
+    free(o);
+    CHECK_EQ_INT(test_run(base, &o), 2);
+    CHECK_CONTAINS(o, "give at least one --checkpoint");
+    free(o);
+    free(base);
+    free(exe);
+}
+
 int main(void)
 {
     if (!test_tmpdir(tmpdir, sizeof tmpdir, "eval"))
@@ -363,7 +451,9 @@ int main(void)
     RUN(test_corpus_set);
     RUN(test_hygiene);
     RUN(test_scores_recomputed);
+    RUN(test_latency);
     RUN(test_report_deterministic);
+    RUN(test_cli);
     core_rmtree(tmpdir);
     return TEST_SUMMARY();
 }
