@@ -81,12 +81,13 @@ int cli_eval_main(int argc, char **argv)
         cli_list_free(&logs);
         return rc;
     }
-    eval_cfg_finish(&cfg);
-    core_status st = CORE_OK;
+    core_status st = eval_cfg_finish(&cfg);
     eval_set set = {0};
     eval_result *res = NULL;
     char **mlogs = NULL;
     size_t nres = 0;
+    if (st != CORE_OK)
+        goto fail;
     if (ckpts.n == 0) {
         rc = cli_usage_error("eval: give at least one --checkpoint");
         goto out;

@@ -110,13 +110,21 @@ typedef struct eval_cfg {
         latency_items, threads;
     double weight_dialogue, weight_paralinguistic, weight_persona;
     bool hygiene; /* refuse items whose audio the checkpoint trained on */
-    /* reference table: values (negative in the YAML: none; eval_cfg_finish turns them into
-     * NaN) and the tolerance in score points */
-    double ref_overall, ref_dialogue, ref_paralinguistic, ref_persona, tolerance;
+    /* reference table: per score, one value for every checkpoint or one per checkpoint in
+     * --checkpoint order (negative: none), and the tolerance in score points; the lists as
+     * the YAML has them, and parsed by eval_cfg_finish */
+    core_strlist ref_overall_s, ref_dialogue_s, ref_paralinguistic_s, ref_persona_s;
+    double tolerance;
+    double ref[4][8]; /* [overall, dialogue, paralinguistic, persona][checkpoint] */
+    int n_ref[4];
 } eval_cfg;
 extern const core_cfg_schema eval_schema;
-/* After loading: negative reference values become NaN (none). */
-void eval_cfg_finish(eval_cfg *cfg);
+/* After loading: parses the reference lists (at most 8 values each; an error names the key
+ * and the value). */
+core_status eval_cfg_finish(eval_cfg *cfg);
+/* The reference of score s (0 overall, 1 dialogue, 2 paralinguistic, 3 persona) for the
+ * i-th checkpoint: the list's only value, or its i-th; NaN when none. */
+double eval_cfg_reference(const eval_cfg *cfg, int s, size_t i);
 
 enum { EVAL_MAX_TURNS = 16, EVAL_LAT_BINS = 24 };
 

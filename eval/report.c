@@ -86,14 +86,9 @@ static const char *const score_keys[N_SCORES] = {"overall", "dialogue", "paralin
 static const char *const score_titles[N_SCORES] = {"overall", "general dialogue", "paralinguistic",
                                                    "persona"};
 
-static double cfg_ref(const eval_cfg *c, int s)
+static double cfg_ref(const eval_cfg *c, int s, size_t i)
 {
-    switch (s) {
-    case 0: return c->ref_overall;
-    case 1: return c->ref_dialogue;
-    case 2: return c->ref_paralinguistic;
-    default: return c->ref_persona;
-    }
+    return eval_cfg_reference(c, s, i);
 }
 
 static eval_ci result_score(const eval_result *x, int s)
@@ -106,11 +101,13 @@ static eval_ci result_score(const eval_result *x, int s)
     }
 }
 
-static bool has_reference(const eval_cfg *c)
+/* Whether the spec gives any reference value for any of the n checkpoints. */
+static bool has_reference(const eval_cfg *c, size_t n)
 {
-    for (int s = 0; s < N_SCORES; s++)
-        if (!isnan(cfg_ref(c, s)))
-            return true;
+    for (size_t i = 0; i < n; i++)
+        for (int s = 0; s < N_SCORES; s++)
+            if (!isnan(cfg_ref(c, s, i)))
+                return true;
     return false;
 }
 
@@ -130,7 +127,7 @@ bool eval_report_within(const eval_report *r, size_t i)
     CORE_ASSERT(r && r->cfg && i < r->n);
     double tol = tolerance(r->cfg);
     for (int s = 0; s < N_SCORES; s++) {
-        double ref = cfg_ref(r->cfg, s);
+        double ref = cfg_ref(r->cfg, s, i);
         if (!isnan(ref) && !within_one(ref, result_score(&r->results[i], s).value, tol))
             return false;
     }
@@ -385,7 +382,7 @@ static json_t *json_reference(jb *b, const eval_report *r, size_t i)
         return NULL;
     put(b, o, "tolerance", jreal(tolerance(r->cfg)));
     for (int s = 0; s < N_SCORES; s++) {
-        double ref = cfg_ref(r->cfg, s);
+        double ref = cfg_ref(r->cfg, s, i);
         if (isnan(ref))
             continue;
         double m = result_score(&r->results[i], s).value;
@@ -428,7 +425,7 @@ static json_t *json_checkpoint(jb *b, const eval_report *r, size_t i)
     put(b, o, "persona", json_persona(b, x));
     if (x->has_latency)
         put(b, o, "latency", json_latency(b, x));
-    if (has_reference(r->cfg))
+    if (has_reference(r->cfg, r->n))
         put(b, o, "reference", json_reference(b, r, i));
     return o;
 }
@@ -646,7 +643,7 @@ static void reference_line(sbuf *b, const eval_report *r, size_t i)
     sb_add(b, "reference:");
     const char *sep = " ";
     for (int s = 0; s < N_SCORES; s++) {
-        double ref = cfg_ref(r->cfg, s);
+        double ref = cfg_ref(r->cfg, s, i);
         if (isnan(ref))
             continue;
         double m = result_score(&r->results[i], s).value;
@@ -683,7 +680,7 @@ char *eval_report_table(const eval_report *r)
     main_grid(&g, r);
     grid_text(&b, &g);
     grid_free(&g);
-    if (has_reference(r->cfg)) {
+    if (has_reference(r->cfg, r->n)) {
         sb_add(&b, "\n");
         for (size_t i = 0; i < r->n; i++) {
             sb_add(&b, "%s: ", str_or(r->results[i].checkpoint, "?"));
@@ -911,7 +908,7 @@ char *eval_report_markdown(const eval_report *r)
            "persona (%g) over those measured; " DASH " means not measured.\n\n",
            (long long)c->bootstrap, (long long)c->seed, c->weight_dialogue,
            c->weight_paralinguistic, c->weight_persona);
-    if (has_reference(c)) {
+    if (has_reference(c, r->n)) {
         for (size_t i = 0; i < r->n; i++) {
             sb_add(&b, "- `%s` ", str_or(r->results[i].checkpoint, "?"));
             reference_line(&b, r, i);

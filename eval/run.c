@@ -57,14 +57,14 @@ static const core_cfg_field fields[] = {
       "weight of persona consistency"),
     F("hygiene", CORE_CFG_BOOL, hygiene, 0, 0, NULL, 0,
       "refuse items whose audio the checkpoint's lineage lists"),
-    F("reference.overall", CORE_CFG_REAL, ref_overall, -1, 100, NULL, 0,
-      "published overall score (-1: none)"),
-    F("reference.dialogue", CORE_CFG_REAL, ref_dialogue, -1, 100, NULL, 0,
-      "published general dialogue score (-1: none)"),
-    F("reference.paralinguistic", CORE_CFG_REAL, ref_paralinguistic, -1, 100, NULL, 0,
-      "published paralinguistic score (-1: none)"),
-    F("reference.persona", CORE_CFG_REAL, ref_persona, -1, 100, NULL, 0,
-      "published persona consistency score (-1: none)"),
+    F("reference.overall", CORE_CFG_STRLIST, ref_overall_s, 0, 8, NULL, 0,
+      "published overall score: one value, or one per --checkpoint in order ([]: none)"),
+    F("reference.dialogue", CORE_CFG_STRLIST, ref_dialogue_s, 0, 8, NULL, 0,
+      "published general dialogue score(s) ([]: none)"),
+    F("reference.paralinguistic", CORE_CFG_STRLIST, ref_paralinguistic_s, 0, 8, NULL, 0,
+      "published paralinguistic score(s) ([]: none)"),
+    F("reference.persona", CORE_CFG_STRLIST, ref_persona_s, 0, 8, NULL, 0,
+      "published persona consistency score(s) ([]: none)"),
     F("reference.tolerance", CORE_CFG_REAL, tolerance, 0, 100, NULL, 0,
       "allowed absolute difference to the reference, in score points"),
 };
@@ -73,13 +73,33 @@ const core_cfg_schema eval_schema = {"eval", "eval/default.yaml", sizeof(eval_cf
                                      sizeof fields / sizeof *fields,
                                      "eval: a benchmark spec (eval set, metrics, seeds, reference)"};
 
-void eval_cfg_finish(eval_cfg *cfg)
+core_status eval_cfg_finish(eval_cfg *cfg)
 {
-    double *r[4] = {&cfg->ref_overall, &cfg->ref_dialogue, &cfg->ref_paralinguistic,
-                    &cfg->ref_persona};
-    for (int k = 0; k < 4; k++)
-        if (*r[k] < 0)
-            *r[k] = NAN;
+    const core_strlist *l[4] = {&cfg->ref_overall_s, &cfg->ref_dialogue_s,
+                                &cfg->ref_paralinguistic_s, &cfg->ref_persona_s};
+    static const char *const keys[4] = {"overall", "dialogue", "paralinguistic", "persona"};
+    for (int k = 0; k < 4; k++) {
+        cfg->n_ref[k] = 0;
+        for (size_t i = 0; i < l[k]->n && i < 8; i++) {
+            double v;
+            if (!core_parse_f64(l[k]->items[i], &v) || v > 100)
+                return CORE_ERR(CORE_ERR_SCHEMA,
+                                "reference.%s: '%s' is not a score (a number up to 100, or "
+                                "negative for none)",
+                                keys[k], l[k]->items[i]);
+            cfg->ref[k][cfg->n_ref[k]++] = v < 0 ? NAN : v;
+        }
+    }
+    return CORE_OK;
+}
+
+double eval_cfg_reference(const eval_cfg *cfg, int s, size_t i)
+{
+    if (s < 0 || s > 3 || cfg->n_ref[s] == 0)
+        return NAN;
+    if (cfg->n_ref[s] == 1)
+        return cfg->ref[s][0];
+    return i < (size_t)cfg->n_ref[s] ? cfg->ref[s][i] : NAN;
 }
 
 void eval_result_free(eval_result *r)

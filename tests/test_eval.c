@@ -51,7 +51,10 @@ static bool spec(eval_cfg *cfg, const char *const *extra, size_t n_extra)
         printf("    %s\n", core_error_message());
         return false;
     }
-    eval_cfg_finish(cfg);
+    if (eval_cfg_finish(cfg) != CORE_OK) {
+        printf("    %s\n", core_error_message());
+        return false;
+    }
     return true;
 }
 
@@ -369,11 +372,22 @@ static void test_report_deterministic(void)
     char *j1 = eval_report_json(&one), *j2 = eval_report_json(&two);
     CHECK(j1 && j2 && strcmp(j1, j2) == 0);
     /* a reference table: within the tolerance, and outside it */
-    cfg.ref_overall = r[0].overall.value + 1.0;
+    cfg.ref[0][0] = r[0].overall.value + 1.0;
+    cfg.n_ref[0] = 1;
     cfg.tolerance = 2.0;
     CHECK(eval_report_within(&one, 0));
-    cfg.ref_overall = r[0].overall.value + 3.0;
+    cfg.ref[0][0] = r[0].overall.value + 3.0;
     CHECK(!eval_report_within(&one, 0));
+    /* one value per checkpoint, in order */
+    eval_result both[2] = {r[0], r[1]};
+    both[1].overall.value += 10;
+    eval_report pair = {&cfg, &s, both, 2, NULL};
+    cfg.ref[0][0] = r[0].overall.value;
+    cfg.ref[0][1] = r[0].overall.value + 10;
+    cfg.n_ref[0] = 2;
+    CHECK(eval_report_within(&pair, 0) && eval_report_within(&pair, 1));
+    cfg.ref[0][1] = r[0].overall.value;
+    CHECK(eval_report_within(&pair, 0) && !eval_report_within(&pair, 1));
     free(j1);
     free(j2);
     eval_result_free(&r[0]);

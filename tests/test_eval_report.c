@@ -8,6 +8,13 @@
 #include <jansson.h>
 #include <sys/stat.h>
 
+/* One reference value of score k for every checkpoint. */
+static void set_ref(eval_cfg *c, int k, double v)
+{
+    c->ref[k][0] = v;
+    c->n_ref[k] = 1;
+}
+
 static eval_cfg cfg;
 static eval_set set;
 static eval_result res[2];
@@ -36,7 +43,7 @@ static eval_report fixture(void)
     cfg.weight_paralinguistic = 0.4;
     cfg.weight_persona = 0.2;
     cfg.hygiene = true;
-    cfg.ref_overall = cfg.ref_dialogue = cfg.ref_paralinguistic = cfg.ref_persona = NAN;
+    memset(cfg.n_ref, 0, sizeof cfg.n_ref);
     cfg.tolerance = 2.0;
 
     memset(&set, 0, sizeof set);
@@ -227,8 +234,8 @@ static void test_json_is_byte_identical_twice(void)
 static void test_json_reference_section(void)
 {
     eval_report r = fixture();
-    cfg.ref_overall = 61.0;
-    cfg.ref_dialogue = 52.0;
+    set_ref(&cfg, 0, 61.0);
+    set_ref(&cfg, 1, 52.0);
     char *text = eval_report_json(&r);
     json_t *root = text ? json_loads(text, 0, NULL) : NULL;
     CHECK(root != NULL);
@@ -299,14 +306,14 @@ static void test_table_is_aligned_and_shows_the_reference(void)
     }
     free(t);
 
-    cfg.ref_overall = 61.0;
+    set_ref(&cfg, 0, 61.0);
     t = eval_report_table(&r);
     CHECK_CONTAINS(t, "runs/a/last.h5: reference: overall 61.0 (diff +0.2, tolerance 2.0) -> "
                       "within");
     CHECK_CONTAINS(t, "runs/b/step_000600.h5: reference: overall 61.0 (diff +1.5, tolerance "
                       "2.0) -> within");
     free(t);
-    cfg.ref_dialogue = 50.0;
+    set_ref(&cfg, 1, 50.0);
     t = eval_report_table(&r);
     CHECK_CONTAINS(t, "dialogue 50.0 (not measured) -> OUTSIDE");
     free(t);
@@ -317,19 +324,19 @@ static void test_within_tolerance_cases(void)
     eval_report r = fixture();
     CHECK(eval_report_within(&r, 0)); /* no reference values */
     CHECK(eval_report_within(&r, 1));
-    cfg.ref_overall = 60.0;
+    set_ref(&cfg, 0, 60.0);
     CHECK(eval_report_within(&r, 0)); /* 61.25: 1.25 away */
-    cfg.ref_overall = 59.25;
+    set_ref(&cfg, 0, 59.25);
     CHECK(eval_report_within(&r, 0)); /* exactly the tolerance away */
-    cfg.ref_overall = 65.0;
+    set_ref(&cfg, 0, 65.0);
     CHECK(!eval_report_within(&r, 0)); /* 3.75 away */
     CHECK(!eval_report_within(&r, 1)); /* 62.5: 2.5 away */
-    cfg.ref_overall = NAN;
-    cfg.ref_persona = 70.0;
+    cfg.n_ref[0] = 0;
+    set_ref(&cfg, 3, 70.0);
     CHECK(eval_report_within(&r, 0));
     CHECK(!eval_report_within(&r, 1)); /* a reference value but not measured */
-    cfg.ref_persona = NAN;
-    cfg.ref_paralinguistic = 71.0;
+    cfg.n_ref[3] = 0;
+    set_ref(&cfg, 2, 71.0);
     cfg.tolerance = 0.1;
     CHECK(!eval_report_within(&r, 0)); /* 0.25 away */
     cfg.tolerance = 0.25;
