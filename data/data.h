@@ -263,4 +263,25 @@ enum {
     DATA_VOCAB = 260,
 };
 
+/* ---------------------------------------------------------------- reading a shard */
+
+/* The columns of one troupe.shard/1 file (docs/data.md), read whole. Token columns are
+ * ragged: utterance i is [off[i], off[i+1]). String columns have n entries. */
+typedef struct data_shard {
+    size_t n;               /* utterances */
+    float *mel;             /* [moff[n], 80] (NULL unless read with the frames) */
+    uint64_t *moff;         /* [n + 1] (likewise) */
+    int32_t *hist, *resp, *trans;   /* history, response, transcript tokens */
+    uint64_t *hoff, *roff, *toff;   /* their offsets, [n + 1] each */
+    int32_t *emotion, *speed, *pitch, *gender, *language; /* [n], -1 unlabelled */
+    uint8_t *spans;         /* [n, span_w] laughter, hesitation, ... */
+    size_t span_w;
+    int32_t *turn;          /* [n] */
+    char **dialogue, **persona, **recording, **audio_sha, **consent, **licence; /* [n] */
+} data_shard;
+/* Reads the shard at `path` (the frames only when with_mel; without them only the dialogue
+ * ids and turns). Errors name the path; on error *s is empty. */
+core_status data_shard_read(const char *path, bool with_mel, data_shard *s);
+void data_shard_free(data_shard *s); /* accepts empty structs */
+
 #endif

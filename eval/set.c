@@ -1,4 +1,5 @@
 /* Eval sets from the held-out split of a `data ingest` corpus (docs/eval.md). */
+#include "data/data.h"
 #include "eval/internal.h"
 #include "persona/persona.h"
 
@@ -7,20 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void item_free(eval_item *it)
+{
+    free(it->id);
+    free(it->dialogue_id);
+    free(it->history);
+    free(it->mel);
+    free(it->reply);
+    free(it->transcript);
+    free(it->task);
+}
+
 void eval_set_free(eval_set *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
-        eval_item *it = &s->items[i];
-        free(it->id);
-        free(it->dialogue_id);
-        free(it->history);
-        free(it->mel);
-        free(it->reply);
-        free(it->transcript);
-        free(it->task);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        item_free(&s->items[i]);
     free(s->items);
     free(s->source);
     core_strs_free(s->skipped_tasks, s->n_skipped_tasks);
@@ -87,110 +91,10 @@ void eval_set_truncate(eval_set *s, size_t n)
 {
     if (n >= s->n)
         return;
-    for (size_t i = n; i < s->n; i++) {
-        eval_item *it = &s->items[i];
-        free(it->id);
-        free(it->dialogue_id);
-        free(it->history);
-        free(it->mel);
-        free(it->reply);
-        free(it->transcript);
-        free(it->task);
-    }
+    for (size_t i = n; i < s->n; i++)
+        item_free(&s->items[i]);
     s->n = n;
     eval_set_rehash(s);
-}
-
-/* The columns of one shard that an eval item needs. */
-typedef struct cols {
-    float *mel;
-    uint64_t *moff, *hoff, *roff;
-    int32_t *hist, *resp, *tr, *lab[5], *turn;
-    uint64_t *toff;
-    uint8_t *spans;
-    hsize_t span_w;
-    char **dialogue, **persona, **recording, **audio_sha;
-    size_t n, n_str[4];
-} cols;
-
-static void cols_free(cols *c)
-{
-    free(c->mel);
-    free(c->moff);
-    free(c->hoff);
-    free(c->roff);
-    free(c->hist);
-    free(c->resp);
-    free(c->tr);
-    free(c->toff);
-    for (int k = 0; k < 5; k++)
-        free(c->lab[k]);
-    free(c->turn);
-    free(c->spans);
-    core_strs_free(c->dialogue, c->n_str[0]);
-    core_strs_free(c->persona, c->n_str[1]);
-    core_strs_free(c->recording, c->n_str[2]);
-    core_strs_free(c->audio_sha, c->n_str[3]);
-    memset(c, 0, sizeof *c);
-}
-
-static core_status cols_read(const char *path, cols *c)
-{
-    memset(c, 0, sizeof *c);
-    hid_t f;
-    core_status st = core_h5_open(path, &f);
-    if (st != CORE_OK)
-        return st;
-    int rank;
-    hsize_t d[8];
-    static const char *const labn[5] = {"/labels/emotion", "/labels/speed", "/labels/pitch",
-                                        "/labels/gender", "/labels/language"};
-    CORE_TRY(core_h5_check_format(f, path, "troupe.shard/1"));
-    CORE_TRY(core_h5_read_strs(f, "/dialogue_id", &c->dialogue, &c->n_str[0]));
-    c->n = c->n_str[0];
-    CORE_TRY(core_h5_read(f, "/turn", CORE_H5_I32, &rank, d, (void **)&c->turn));
-    if (d[0] != c->n)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/mel_offsets", CORE_H5_U64, &rank, d, (void **)&c->moff));
-    if (d[0] != c->n + 1)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/mel", CORE_H5_F32, &rank, d, (void **)&c->mel));
-    if (rank != 2 || d[1] != TRAIN_N_MELS || d[0] != c->moff[c->n])
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/tokens/history", CORE_H5_I32, &rank, d, (void **)&c->hist));
-    CORE_TRY(core_h5_read(f, "/tokens/history_offsets", CORE_H5_U64, &rank, d, (void **)&c->hoff));
-    if (d[0] != c->n + 1)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/tokens/response", CORE_H5_I32, &rank, d, (void **)&c->resp));
-    CORE_TRY(core_h5_read(f, "/tokens/response_offsets", CORE_H5_U64, &rank, d, (void **)&c->roff));
-    if (d[0] != c->n + 1)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/tokens/transcript", CORE_H5_I32, &rank, d, (void **)&c->tr));
-    CORE_TRY(core_h5_read(f, "/tokens/transcript_offsets", CORE_H5_U64, &rank, d, (void **)&c->toff));
-    if (d[0] != c->n + 1)
-        goto bad;
-    for (int k = 0; k < 5; k++) {
-        CORE_TRY(core_h5_read(f, labn[k], CORE_H5_I32, &rank, d, (void **)&c->lab[k]));
-        if (d[0] != c->n)
-            goto bad;
-    }
-    CORE_TRY(core_h5_read(f, "/labels/spans", CORE_H5_U8, &rank, d, (void **)&c->spans));
-    if (rank != 2 || d[0] != c->n || d[1] < 2)
-        goto bad;
-    c->span_w = d[1];
-    CORE_TRY(core_h5_read_strs(f, "/persona_id", &c->persona, &c->n_str[1]));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/recording_id", &c->recording, &c->n_str[2]));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/audio_sha256", &c->audio_sha, &c->n_str[3]));
-    if (c->n_str[1] != c->n || c->n_str[2] != c->n || c->n_str[3] != c->n)
-        goto bad;
-    goto done;
-bad:
-    st = CORE_ERR(CORE_ERR_FORMAT, "%s: columns disagree on the number of utterances", path);
-done:
-    core_h5_close(f);
-    if (st != CORE_OK)
-        cols_free(c);
-    return st;
 }
 
 static int32_t *copy_tokens(const int32_t *src, size_t n)
@@ -231,12 +135,12 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
         if (!p || !m || (split && !strstr(m, split)))
             continue;
         snprintf(path, sizeof path, "%s/shards/%s", corpus_dir, p);
-        cols c;
-        CORE_TRY(cols_read(path, &c));
+        data_shard c;
+        CORE_TRY(data_shard_read(path, true, &c));
         for (size_t i = 0; i < c.n; i++) {
             eval_item *it = eval_set_add(out, &cap);
             if (!it) {
-                cols_free(&c);
+                data_shard_free(&c);
                 st = CORE_ERR_NOMEM;
                 goto done;
             }
@@ -253,10 +157,10 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
             it->n_reply = c.roff[i + 1] - c.roff[i];
             it->reply = copy_tokens(c.resp + c.roff[i], it->n_reply);
             it->n_transcript = c.toff[i + 1] - c.toff[i];
-            it->transcript = copy_tokens(c.tr + c.toff[i], it->n_transcript);
+            it->transcript = copy_tokens(c.trans + c.toff[i], it->n_transcript);
             if (!it->id || !it->dialogue_id || !it->mel || !it->history || !it->reply ||
                 !it->transcript) {
-                cols_free(&c);
+                data_shard_free(&c);
                 st = CORE_ERR_NOMEM;
                 goto done;
             }
@@ -264,19 +168,19 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
                    it->frames * TRAIN_N_MELS * sizeof(float));
             /* labels in the heads' order: emotion, laughter, hesitation, speed, pitch,
              * gender, language (as train/loader.c) */
-            it->labels[0] = c.lab[0][i];
+            it->labels[0] = c.emotion[i];
             it->labels[1] = c.spans[i * c.span_w + 0];
             it->labels[2] = c.spans[i * c.span_w + 1];
-            it->labels[3] = c.lab[1][i];
-            it->labels[4] = c.lab[2][i];
-            it->labels[5] = c.lab[3][i];
-            it->labels[6] = c.lab[4][i];
+            it->labels[3] = c.speed[i];
+            it->labels[4] = c.pitch[i];
+            it->labels[5] = c.gender[i];
+            it->labels[6] = c.language[i];
             for (int k = 0; k < TRAIN_N_HEADS_PARA; k++)
                 if (it->labels[k] >= train_para_classes[k])
                     it->labels[k] = -1;
             it->cue = (data_cue){it->labels[0] >= 0 ? it->labels[0] : 0, it->labels[1] == 1,
                                  it->labels[2] == 1, it->labels[3] >= 0 ? it->labels[3] : 1};
-            it->lang = c.lab[4][i] == 1 ? DATA_LANG_ZH : DATA_LANG_EN;
+            it->lang = c.language[i] == 1 ? DATA_LANG_ZH : DATA_LANG_EN;
             char *end;
             unsigned long long id = strtoull(c.persona[i], &end, 10);
             long row = *c.persona[i] && !*end ? persona_matrix_find(&pm, id) : -1;
@@ -287,14 +191,14 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
                 if (ds >= 0)
                     H5Dclose(ds);
                 if (st != CORE_OK) {
-                    cols_free(&c);
+                    data_shard_free(&c);
                     goto done;
                 }
                 it->has_persona = true;
                 it->persona_id = id;
             }
         }
-        cols_free(&c);
+        data_shard_free(&c);
     }
     /* turn kinds: a dialogue's last turn is its closing */
     for (size_t i = 0; i < out->n; i++) {

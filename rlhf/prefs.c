@@ -663,102 +663,6 @@ done:
 
 /* ---------------------------------------------------------------- synthetic pairs */
 
-/* The shard columns synth-prefs reads. */
-typedef struct shard_cols {
-    float *mel;
-    uint64_t *moff, *hoff, *roff;
-    int32_t *hist, *resp, *emotion, *speed, *language, *turn;
-    uint8_t *spans;
-    hsize_t span_w;
-    char **dialogue, **persona, **consent, **recording, **audio_sha, **licence;
-    size_t n;
-} shard_cols;
-
-static void shard_free(shard_cols *s)
-{
-    free(s->mel);
-    free(s->moff);
-    free(s->hoff);
-    free(s->roff);
-    free(s->hist);
-    free(s->resp);
-    free(s->emotion);
-    free(s->speed);
-    free(s->language);
-    free(s->turn);
-    free(s->spans);
-    core_strs_free(s->dialogue, s->n);
-    core_strs_free(s->persona, s->n);
-    core_strs_free(s->consent, s->n);
-    core_strs_free(s->recording, s->n);
-    core_strs_free(s->audio_sha, s->n);
-    core_strs_free(s->licence, s->n);
-    memset(s, 0, sizeof *s);
-}
-
-static core_status shard_read(const char *path, bool with_mel, shard_cols *s)
-{
-    memset(s, 0, sizeof *s);
-    hid_t f;
-    core_status st = core_h5_open(path, &f);
-    if (st != CORE_OK)
-        return st;
-    int rank;
-    hsize_t d[8];
-    size_t n1 = 0, n2 = 0, n3 = 0, n4 = 0, n5 = 0;
-    CORE_TRY(core_h5_check_format(f, path, "troupe.shard/1"));
-    CORE_TRY(core_h5_read_strs(f, "/dialogue_id", &s->dialogue, &s->n));
-    CORE_TRY(core_h5_read(f, "/turn", CORE_H5_I32, &rank, d, (void **)&s->turn));
-    if (d[0] != s->n)
-        goto bad;
-    if (!with_mel)
-        goto done;
-    CORE_TRY(core_h5_read(f, "/mel_offsets", CORE_H5_U64, &rank, d, (void **)&s->moff));
-    if (d[0] != s->n + 1)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/mel", CORE_H5_F32, &rank, d, (void **)&s->mel));
-    if (rank != 2 || d[1] != TRAIN_N_MELS || d[0] != s->moff[s->n])
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/tokens/history", CORE_H5_I32, &rank, d, (void **)&s->hist));
-    CORE_TRY(core_h5_read(f, "/tokens/history_offsets", CORE_H5_U64, &rank, d, (void **)&s->hoff));
-    if (d[0] != s->n + 1)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/tokens/response", CORE_H5_I32, &rank, d, (void **)&s->resp));
-    CORE_TRY(core_h5_read(f, "/tokens/response_offsets", CORE_H5_U64, &rank, d, (void **)&s->roff));
-    if (d[0] != s->n + 1)
-        goto bad;
-    CORE_TRY(core_h5_read(f, "/labels/emotion", CORE_H5_I32, &rank, d, (void **)&s->emotion));
-    CORE_TRY(core_h5_read(f, "/labels/speed", CORE_H5_I32, &rank, d, (void **)&s->speed));
-    CORE_TRY(core_h5_read(f, "/labels/language", CORE_H5_I32, &rank, d, (void **)&s->language));
-    CORE_TRY(core_h5_read(f, "/labels/spans", CORE_H5_U8, &rank, d, (void **)&s->spans));
-    if (rank != 2 || d[0] != s->n || d[1] < 2)
-        goto bad;
-    s->span_w = d[1];
-    CORE_TRY(core_h5_read_strs(f, "/persona_id", &s->persona, &n1));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/consent_id", &s->consent, &n2));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/recording_id", &s->recording, &n3));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/audio_sha256", &s->audio_sha, &n4));
-    CORE_TRY(core_h5_read_strs(f, "/provenance/licence", &s->licence, &n5));
-    if (n1 != s->n || n2 != s->n || n3 != s->n || n4 != s->n || n5 != s->n)
-        goto bad;
-    goto done;
-bad:
-    st = CORE_ERR(CORE_ERR_FORMAT, "%s: columns disagree on the number of utterances", path);
-done:
-    core_h5_close(f);
-    if (st != CORE_OK) {
-        /* string columns read so far may have other lengths: free what is there safely */
-        core_strs_free(s->persona, n1);
-        core_strs_free(s->consent, n2);
-        core_strs_free(s->recording, n3);
-        core_strs_free(s->audio_sha, n4);
-        core_strs_free(s->licence, n5);
-        s->persona = s->consent = s->recording = s->audio_sha = s->licence = NULL;
-        shard_free(s);
-    }
-    return st;
-}
-
 /* How many dialogue turns each dialogue id has (max /turn + 1), for turn kinds. */
 typedef struct dlg_count {
     char *id;
@@ -911,11 +815,11 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
         if (!p)
             continue;
         snprintf(path, sizeof path, "%s/shards/%s", corpus_dir, p);
-        shard_cols s;
-        CORE_TRY(shard_read(path, false, &s));
+        data_shard s;
+        CORE_TRY(data_shard_read(path, false, &s));
         for (size_t i = 0; i < s.n; i++) {
             if (!grow((void **)&dc, &dcap, ndc + 1, sizeof *dc)) {
-                shard_free(&s);
+                data_shard_free(&s);
                 st = CORE_ERR_NOMEM;
                 goto done;
             }
@@ -924,7 +828,7 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
             s.dialogue[i] = NULL;
             ndc++;
         }
-        shard_free(&s);
+        data_shard_free(&s);
     }
     if (ndc)
         qsort(dc, ndc, sizeof *dc, cmp_dlg);
@@ -940,8 +844,8 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
         if (split < 0)
             continue;
         snprintf(path, sizeof path, "%s/shards/%s", corpus_dir, p);
-        shard_cols s;
-        CORE_TRY(shard_read(path, true, &s));
+        data_shard s;
+        CORE_TRY(data_shard_read(path, true, &s));
         for (size_t i = 0; i < s.n; i++, u_index++) {
             stats->items++;
             core_rng r;
@@ -1025,7 +929,7 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
             pair_rec *pr = add_pair(&b);
             if (!pr) {
                 st = CORE_ERR_NOMEM;
-                shard_free(&s);
+                data_shard_free(&s);
                 goto done;
             }
             pr->persona_id = dup_or_empty(s.persona[i]);
@@ -1049,14 +953,14 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
             if (pr->mel_off == SIZE_MAX || pr->hist_off == SIZE_MAX ||
                 pr->chosen_off == SIZE_MAX || pr->rejected_off == SIZE_MAX) {
                 st = CORE_ERR_NOMEM;
-                shard_free(&s);
+                data_shard_free(&s);
                 goto done;
             }
             stats->pairs++;
             stats->per_split[split]++;
             stats->reasons[reason_index(worst_reason)]++;
         }
-        shard_free(&s);
+        data_shard_free(&s);
     }
     if (b.n == 0) {
         st = CORE_ERR(CORE_ERR_CHECK, "%s: no train or validation utterance gave a pair",

@@ -19,21 +19,7 @@ static int setup(void)
 {
     if (test_train_corpus_n(tmpdir, 16, personas, sizeof personas, corpus, sizeof corpus) != 0)
         return 1;
-    char s1[600], s2[600], s3[600];
-    snprintf(s1, sizeof s1, "data.corpus=%s", corpus);
-    snprintf(s2, sizeof s2, "data.personas=%s", personas);
-    snprintf(s3, sizeof s3, "output=%s/sft", tmpdir);
-    const char *sets[] = {s1, s2, s3, "model=model/tiny.yaml", "batch=8", "max_steps=40",
-                          "eval.every=0", "checkpoint.every=0", "optim.lr=0.003",
-                          "optim.warmup=5", "threads=1"};
-    train_cfg c;
-    if (core_cfg_load(&train_schema, NULL, sets, sizeof sets / sizeof *sets, &c) != CORE_OK)
-        return 1;
-    train_result r;
-    core_status st = train_run(&c, "sft\n", NULL, 0, &r);
-    core_cfg_free(&train_schema, &c);
-    snprintf(ckpt, sizeof ckpt, "%s/sft/checkpoints/last.h5", tmpdir);
-    return st != CORE_OK;
+    return test_train_sft(tmpdir, corpus, personas, 40, ckpt, sizeof ckpt);
 }
 
 /* The spec's defaults with the test's corpus and `extra` overrides. */

@@ -5,6 +5,7 @@
 #define TROUPE_TESTS_TRAIN_CORPUS_H
 #include "data/data.h"
 #include "persona/persona.h"
+#include "train/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,5 +85,26 @@ static inline int test_train_corpus(const char *tmpdir, char *personas, size_t n
                                     size_t nc)
 {
     return test_train_corpus_n(tmpdir, 10, personas, np, corpus, nc);
+}
+/* An SFT checkpoint: the tiny model trained `steps` steps on the corpus's train split into
+ * TMPDIR/sft; its path in ckpt. Returns 0 on success. */
+static inline int test_train_sft(const char *tmpdir, const char *corpus, const char *personas,
+                                 int steps, char *ckpt, size_t n)
+{
+    char s1[600], s2[600], s3[600], s4[64];
+    snprintf(s1, sizeof s1, "data.corpus=%s", corpus);
+    snprintf(s2, sizeof s2, "data.personas=%s", personas);
+    snprintf(s3, sizeof s3, "output=%s/sft", tmpdir);
+    snprintf(s4, sizeof s4, "max_steps=%d", steps);
+    const char *sets[] = {s1, s2, s3, s4, "model=model/tiny.yaml", "batch=8", "eval.every=0",
+                          "checkpoint.every=0", "optim.lr=0.003", "optim.warmup=5", "threads=1"};
+    train_cfg c;
+    if (core_cfg_load(&train_schema, NULL, sets, sizeof sets / sizeof *sets, &c) != CORE_OK)
+        return 1;
+    train_result r;
+    core_status st = train_run(&c, "sft\n", NULL, 0, &r);
+    core_cfg_free(&train_schema, &c);
+    snprintf(ckpt, n, "%s/sft/checkpoints/last.h5", tmpdir);
+    return st != CORE_OK;
 }
 #endif
