@@ -647,8 +647,9 @@ static void reference_line(sbuf *b, const eval_report *r, size_t i)
         if (isnan(ref))
             continue;
         double m = result_score(&r->results[i], s).value;
+        double diff = fabs(m - ref) < 0.05 ? 0.0 : m - ref; /* no "-0.0" */
         if (isfinite(m))
-            sb_add(b, "%s%s %.1f (diff %+.1f, tolerance %.1f)", sep, score_titles[s], ref, m - ref,
+            sb_add(b, "%s%s %.1f (diff %+.1f, tolerance %.1f)", sep, score_titles[s], ref, diff,
                    tol);
         else
             sb_add(b, "%s%s %.1f (not measured)", sep, score_titles[s], ref);
