@@ -7,10 +7,14 @@ set -eu
 B=${1:-build}
 STEPS=${BENCH_STEPS:-3}
 threads=$(nproc)
+# troupe sets this for itself (cli/main.c): OpenBLAS's idle threads spin 2^12 cycles after a
+# threaded GEMM instead of 2^28. Exported here so the bench program and PyTorch run as
+# `troupe train` does; set it in the environment to measure another value.
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-12}
 cfg=configs/model/small.yaml
 get() { sed -n "s/^$2 //p" "$1"; }
 T=$(mktemp -d)
-echo "== train-step bench on $threads cores: small, B=8, T=512, median of $STEPS steps"
+echo "== train-step bench on $threads cores: small, B=8, T=512, median of $STEPS steps (OPENBLAS_THREAD_TIMEOUT=$OPENBLAS_THREAD_TIMEOUT)"
 OPENBLAS_NUM_THREADS=$threads "$B/bench/train_step" "$cfg" 8 512 "$STEPS" >"$T/ours"
 num() { sed -n "s/^$1: *\([0-9]*\).*/\1/p" $cfg; }
 d=$(num d_model); l=$(num n_layers); h=$(num n_heads); s=$(num max_seq); st=$(num stack)
