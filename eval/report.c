@@ -857,13 +857,13 @@ static void md_latency(sbuf *b, const eval_report *r)
     sb_add(b, "First-token latency of streamed replies (a measurement on this machine, not "
               "deterministic).\n\n");
     grid g;
-    if (!grid_init(&g, n + 1, 8)) {
+    if (!grid_init(&g, n + 1, 9)) {
         b->failed = true;
         return;
     }
-    static const char *const head[8] = {"checkpoint", "n",   "p50",     "p95",
-                                        "max",        "RTF", "machine", "threads"};
-    for (int c = 0; c < 8; c++)
+    static const char *const head[9] = {"checkpoint", "parameters", "n",       "p50",    "p95",
+                                        "max",        "RTF",        "machine", "threads"};
+    for (int c = 0; c < 9; c++)
         grid_set(&g, 0, (size_t)c, "%s", head[c]);
     size_t row = 1;
     for (size_t i = 0; i < r->n; i++) {
@@ -872,17 +872,18 @@ static void md_latency(sbuf *b, const eval_report *r)
             continue;
         char cell[64];
         grid_set(&g, row, 0, "%s", str_or(x->checkpoint, "?"));
-        grid_set(&g, row, 1, "%zu", x->latency_n);
+        grid_set(&g, row, 1, "%lld", (long long)x->params);
+        grid_set(&g, row, 2, "%zu", x->latency_n);
         fmt_num(cell, sizeof cell, x->latency_p50_ms, 1, " ms");
-        grid_set(&g, row, 2, "%s", cell);
-        fmt_num(cell, sizeof cell, x->latency_p95_ms, 1, " ms");
         grid_set(&g, row, 3, "%s", cell);
-        fmt_num(cell, sizeof cell, x->latency_max_ms, 1, " ms");
+        fmt_num(cell, sizeof cell, x->latency_p95_ms, 1, " ms");
         grid_set(&g, row, 4, "%s", cell);
-        fmt_num(cell, sizeof cell, x->rtf, 3, "");
+        fmt_num(cell, sizeof cell, x->latency_max_ms, 1, " ms");
         grid_set(&g, row, 5, "%s", cell);
-        grid_set(&g, row, 6, "%s", str_or(x->machine, "?"));
-        grid_set(&g, row, 7, "%d", x->threads);
+        fmt_num(cell, sizeof cell, x->rtf, 3, "");
+        grid_set(&g, row, 6, "%s", cell);
+        grid_set(&g, row, 7, "%s", str_or(x->machine, "?"));
+        grid_set(&g, row, 8, "%d", x->threads);
         row++;
     }
     grid_markdown(b, &g);
