@@ -24,7 +24,8 @@ printf '%-28s %10s %12s\n' "troupe" "$(get "$T/ours" step_ms)" "$(get "$T/ours" 
 printf '%-28s %10s %12s\n' "$(get "$T/torch" torch | sed 's/^/pytorch /')" \
     "$(get "$T/torch" step_ms)" "$(get "$T/torch" tokens_per_s)"
 echo "troupe: $(get "$T/ours" params) parameters, $(get "$T/ours" achieved_gflops) GFLOP/s achieved," \
-    "sgemm $(get "$T/ours" sgemm_gflops) GFLOP/s in the same run ($(get "$T/ours" fraction_of_sgemm) of it)," \
+    "sgemm $(get "$T/ours" sgemm_gflops) GFLOP/s in the same run, median of 21 calls ($(get "$T/ours" fraction_of_sgemm) of it;" \
+    "fastest call $(get "$T/ours" sgemm_best_gflops), $(get "$T/ours" fraction_of_best_sgemm) of it)," \
     "peak RSS $(get "$T/ours" peak_rss_mb) MB"
 echo "where a step's time goes (each layer alone at these shapes, forward + backward, x calls per step; % of the measured step):"
 sed -n 's/^part /  /p' "$T/ours"
