@@ -153,9 +153,19 @@ int cli_eval_main(int argc, char **argv)
         if (st != CORE_OK)
             goto fail;
         printf("report: %s/report.json, %s/report.md\n", out, out);
-        if (!no_plots)
-            printf("plots:  %s/plots/{paralinguistic,drift,latency%s}.svg\n", out,
-                   mlogs[0] || (ckpts.n > 1 && mlogs[1]) ? ",training" : "");
+        if (!no_plots) { /* the plots drawn: a part not measured has none */
+            static const char *const names[] = {"paralinguistic", "drift", "latency", "training"};
+            char list[256] = "";
+            for (int k = 0; k < 4; k++) {
+                char *p = core_sprintf("%s/plots/%s.svg", out, names[k]);
+                if (p && access(p, R_OK) == 0)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                             *list ? "," : "", names[k]);
+                free(p);
+            }
+            if (*list)
+                printf("plots:  %s/plots/{%s}.svg\n", out, list);
+        }
         rc = CLI_OK;
         for (size_t i = 0; i < ckpts.n; i++)
             if (!eval_report_within(&rep, i)) {
