@@ -18,8 +18,8 @@
     {key, type, offsetof(eval_cfg, field), lo, hi, choices, flags, help}
 static const core_cfg_field fields[] = {
     F("name", CORE_CFG_STR, name, 0, 0, NULL, 0, "the benchmark's name, printed with the table"),
-    F("model", CORE_CFG_STR, model, 0, 0, NULL, 0,
-      "model config the checkpoints were trained with (configs/model/<size>.yaml)"),
+    F("model", CORE_CFG_STR, model, 0, 0, NULL, CORE_CFG_NULLABLE,
+      "model config of the checkpoints (null: the one each checkpoint's training config names)"),
     F("data.corpus", CORE_CFG_STR, corpus, 0, 0, NULL, CORE_CFG_NULLABLE,
       "a `troupe data ingest` output folder holding the eval split"),
     F("data.split", CORE_CFG_STR, split, 0, 0, NULL, 0,
@@ -640,6 +640,31 @@ static void ctx_free(ctx *c)
     free(c->texts);
 }
 
+/* The model config a checkpoint's training config names (its `model` key), malloc'd; NULL
+ * with the error set when it names none. */
+static char *model_of(const char *ckpt, const char *config_yaml)
+{
+    core_yaml_doc *doc = NULL;
+    char *model = NULL;
+    if (config_yaml &&
+        core_yaml_parse(ckpt, config_yaml, strlen(config_yaml), NULL, &doc) == CORE_OK) {
+        const core_yaml_node *root = core_yaml_root(doc);
+        const core_yaml_node *m = root && root->kind == CORE_YAML_MAP
+                                      ? core_yaml_get(root, "model")
+                                      : NULL;
+        const char *v;
+        if (m && core_yaml_str(doc, m, "model", &v) == CORE_OK)
+            model = core_strdup(v);
+    }
+    core_yaml_free(doc);
+    if (!model)
+        CORE_ERR(CORE_ERR_SCHEMA,
+                 "%s: its training config names no model; give the spec's model (--set "
+                 "model=model/small.yaml)",
+                 ckpt);
+    return model;
+}
+
 core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *checkpoint,
                      eval_result *r)
 {
@@ -691,7 +716,15 @@ core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *check
     r->step = meta.step;
     CORE_TRY(hygiene(cfg, set, checkpoint, &meta, r));
 
-    CORE_TRY(train_model_cfg_load(cfg->model, &mc));
+    if (cfg->model)
+        st = train_model_cfg_load(cfg->model, &mc);
+    else {
+        char *model = model_of(checkpoint, meta.config_yaml);
+        st = model ? train_model_cfg_load(model, &mc) : core_error_code();
+        free(model);
+    }
+    if (st != CORE_OK)
+        goto done;
     mc_loaded = true;
     CORE_TRY(train_model_create(&mc, 1, &m));
     CORE_TRY(train_ckpt_load(checkpoint, train_model_params(m), NULL, NULL));

@@ -299,6 +299,13 @@ static void test_scores_recomputed(void)
                (0.4 * r.dialogue.value + 0.4 * r.paralinguistic.value) / 0.8, 1e-9);
     CHECK(isnan(r.persona.value) && !r.has_latency);
     eval_result_free(&r);
+    /* without a model in the spec, the checkpoint's training config must name one (this
+     * test's checkpoints were trained with the config text "sft") */
+    free(cfg.model);
+    cfg.model = NULL;
+    CHECK(eval_run(&cfg, &s, ckpt, &r) == CORE_ERR_SCHEMA);
+    CHECK_CONTAINS(core_error_message(), "names no model");
+    eval_result_free(&r);
     train_infer_free(inf);
     train_model_free(m);
     core_cfg_free(&train_model_schema, &mc);
