@@ -558,9 +558,12 @@ static core_status selfplay(ctx *c, const eval_item *s0, core_rng ur, dlg_out *o
         text_of(c->reply, nr, tx, (size_t)cfg->max_new + 1);
         ji[t] = (rlhf_judge_item){&style, user->cue, s0->lang, data_dialogue_turn_kind(t, turns),
                                   tx};
-        /* the next turn's history, as the corpus writes it: "... || user words || reply" */
+        /* the next turn's history, as the corpus writes it: "... || user words || reply"
+         * (the words' last quarter of the buffer at most; a reply fits in max_seq) */
         static const int32_t sep[4] = {' ', '|', '|', ' '};
-        const size_t need = 8 + user->n_transcript + (size_t)nr;
+        const size_t tn = user->n_transcript < c->hist_cap / 4 ? user->n_transcript
+                                                                : c->hist_cap / 4;
+        const size_t need = 8 + tn + (size_t)nr;
         if (nh + need > c->hist_cap) { /* keep the most recent part */
             size_t keep = c->hist_cap / 2 > need ? c->hist_cap / 2 - need : 0;
             keep = keep < nh ? keep : nh;
@@ -571,8 +574,8 @@ static core_status selfplay(ctx *c, const eval_item *s0, core_rng ur, dlg_out *o
             memcpy(c->hist + nh, sep, sizeof sep);
             nh += 4;
         }
-        memcpy(c->hist + nh, user->transcript, user->n_transcript * sizeof *c->hist);
-        nh += user->n_transcript;
+        memcpy(c->hist + nh, user->transcript + (user->n_transcript - tn), tn * sizeof *c->hist);
+        nh += tn;
         memcpy(c->hist + nh, sep, sizeof sep);
         nh += 4;
         memcpy(c->hist + nh, c->reply, (size_t)nr * sizeof *c->hist);

@@ -97,6 +97,15 @@ void eval_set_truncate(eval_set *s, size_t n)
     eval_set_rehash(s);
 }
 
+/* qsort has no context argument: the items being grouped, for cmp_dialogue */
+static _Thread_local const eval_item *sort_items;
+
+static int cmp_dialogue(const void *a, const void *b)
+{
+    return strcmp(sort_items[*(const size_t *)a].dialogue_id,
+                  sort_items[*(const size_t *)b].dialogue_id);
+}
+
 static int32_t *copy_tokens(const int32_t *src, size_t n)
 {
     int32_t *t = core_alloc(n ? n : 1, sizeof *t, "eval set");
@@ -200,15 +209,30 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
         }
         data_shard_free(&c);
     }
-    /* turn kinds: a dialogue's last turn is its closing */
-    for (size_t i = 0; i < out->n; i++) {
-        eval_item *it = &out->items[i];
-        int turns = it->turn + 1;
-        for (size_t j = 0; j < out->n; j++)
-            if (*it->dialogue_id && !strcmp(out->items[j].dialogue_id, it->dialogue_id) &&
-                out->items[j].turn + 1 > turns)
-                turns = out->items[j].turn + 1;
-        it->turn_kind = data_dialogue_turn_kind(it->turn < 0 ? 0 : it->turn, turns < 1 ? 1 : turns);
+    /* turn kinds: a dialogue's last turn is its closing (items grouped by dialogue id) */
+    if (out->n) {
+        size_t *ord = core_alloc(out->n, sizeof *ord, "eval set");
+        if (!ord) {
+            st = CORE_ERR_NOMEM;
+            goto done;
+        }
+        for (size_t i = 0; i < out->n; i++)
+            ord[i] = i;
+        sort_items = out->items;
+        qsort(ord, out->n, sizeof *ord, cmp_dialogue);
+        for (size_t a = 0, b; a < out->n; a = b) {
+            const char *id = out->items[ord[a]].dialogue_id;
+            int turns = 0;
+            for (b = a; b < out->n && (b == a || (*id && !strcmp(out->items[ord[b]].dialogue_id, id)));
+                 b++)
+                turns = out->items[ord[b]].turn + 1 > turns ? out->items[ord[b]].turn + 1 : turns;
+            for (size_t k = a; k < b; k++) {
+                eval_item *it = &out->items[ord[k]];
+                it->turn_kind = data_dialogue_turn_kind(it->turn < 0 ? 0 : it->turn,
+                                                        turns < 1 ? 1 : turns);
+            }
+        }
+        free(ord);
     }
     if (out->n == 0) {
         st = CORE_ERR(CORE_ERR_SCHEMA, "%s/index.json: no utterances in shards whose manifest "
