@@ -40,6 +40,15 @@ int cli_fail(core_status st)
     return cli_exit_code(st);
 }
 
+int cli_print_problems(const persona_problems *p, size_t max)
+{
+    for (size_t i = 0; i < p->n && i < max; i++)
+        fprintf(stderr, "troupe: %s\n", p->items[i]);
+    if (p->n > max)
+        fprintf(stderr, "troupe: ... and %zu more problems\n", p->n - max);
+    return (int)p->n;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;

@@ -6,6 +6,7 @@
 #define TROUPE_CLI_H
 
 #include "core/core.h"
+#include "persona/persona.h"
 
 /* Exit codes: 0 ok, 1 the work failed (bad data, failed check), 2 usage or unreadable
  * input (bad arguments, a missing or malformed file or config). */
@@ -57,6 +58,9 @@ int cli_fail(core_status st);
  * this rank reports the result (rank 0); *nranks gets the number of ranks. */
 bool cli_dist_done(core_status st, int *nranks);
 int cli_exit_code(core_status st);
+/* Prints the first `max` problems of a list (one "troupe: <problem>" line each) and how many
+ * more there are; returns the count. */
+int cli_print_problems(const persona_problems *p, size_t max);
 /* Prints "troupe: <formatted>" and returns CLI_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int print_problems(const persona_problems *p, size_t max)
-{
-    for (size_t i = 0; i < p->n && i < max; i++)
-        fprintf(stderr, "troupe: %s\n", p->items[i]);
-    if (p->n > max)
-        fprintf(stderr, "troupe: ... and %zu more problems\n", p->n - max);
-    return (int)p->n;
-}
-
 /* Loads a role set, printing every problem (up to a limit) on failure. */
 static int load_set(const char *dir, persona_set *set)
 {
@@ -24,7 +15,7 @@ static int load_set(const char *dir, persona_set *set)
     core_status st = persona_set_load(dir, set, &probs);
     if (st != CORE_OK) {
         if (probs.n)
-            print_problems(&probs, 50);
+            cli_print_problems(&probs, 50);
         else
             cli_fail(st);
         fprintf(stderr, "troupe: %s: %zu problem%s; nothing was written\n", dir, probs.n,

@@ -87,10 +87,7 @@ static int cmd_ingest_prefs(int argc, char **argv)
     core_status st = rlhf_prefs_ingest(yaml, personas, out, &probs, &s);
     if (st != CORE_OK) {
         if (probs.n) {
-            for (size_t i = 0; i < probs.n && i < 50; i++)
-                fprintf(stderr, "troupe: %s\n", probs.items[i]);
-            if (probs.n > 50)
-                fprintf(stderr, "troupe: ... and %zu more problems\n", probs.n - 50);
+            cli_print_problems(&probs, 50);
             fprintf(stderr, "troupe: %s: %zu problem%s; nothing was written\n", yaml, probs.n,
                     probs.n == 1 ? "" : "s");
         } else {

@@ -119,7 +119,6 @@ typedef struct ctx {
     train_model *m;
     train_infer *s;
     rlhf_personas *pers;
-    float *chunk;  /* one audio position: stack x 80 */
     float *logits; /* max_seq x TRAIN_VOCAB */
     int32_t *tok;  /* max_seq + 1 tokens */
     int32_t *hist; /* self-play history */
@@ -129,8 +128,6 @@ typedef struct ctx {
     char *texts;    /* self-play replies, turns x (max_new + 1) */
 } ctx;
 
-static const float zero_persona[TRAIN_PERSONA_DIM];
-
 /* Returns from a helper when a step fails. */
 #define RET_ON(expr)                                                                               \
     do {                                                                                           \
@@ -139,60 +136,13 @@ static const float zero_persona[TRAIN_PERSONA_DIM];
             return st_;                                                                            \
     } while (0)
 
-/* Pushes persona, history and audio as the sequence layout cuts them to leave room for
- * max_new reply bytes; *budget the reply bytes left, *audio_s the compute time of the audio
- * positions, *t_end the clock at the end of the audio. stream: the audio one position at a
- * time, as it would arrive (for the latency), else as one chunk. */
-static core_status push_context(ctx *c, const float *persona, const int32_t *history,
-                                size_t n_history, const float *mel, size_t frames, int max_new,
-                                bool stream, int *budget, double *audio_s, double *t_end)
+/* The greedy reply after a context (rlhf_reply at temperature 0 draws nothing). */
+static core_status greedy(ctx *c, int budget, int *n_out)
 {
-    size_t h, a, r;
-    train_sequence_length(n_history, frames, (size_t)max_new, (int)c->mc.max_seq,
-                          (int)c->mc.stack, &h, &a, &r);
-    const int S = (int)c->mc.stack;
-    train_infer_reset(c->s);
-    RET_ON(train_infer_push(c->s, TRAIN_POS_PERSONA, persona ? persona : zero_persona, 0, NULL));
-    if (h)
-        RET_ON(train_infer_push_tokens(c->s, history + (n_history - h), (int)h, NULL));
-    /* the first `a` positions of `stack` frames, the last one padded with zeros */
-    const size_t per = (size_t)S * TRAIN_N_MELS;
-    memset(c->chunk, 0, a * per * sizeof *c->chunk);
-    memcpy(c->chunk, mel, (frames < a * (size_t)S ? frames : a * (size_t)S) * TRAIN_N_MELS * sizeof(float));
-    double t0 = core_now();
-    if (stream)
-        for (size_t k = 0; k < a; k++)
-            RET_ON(train_infer_push(c->s, TRAIN_POS_AUDIO, c->chunk + k * per, 0, NULL));
-    else if (a)
-        RET_ON(train_infer_push_audio(c->s, c->chunk, (int)a));
-    *t_end = core_now();
-    *audio_s = *t_end - t0;
-    *budget = (int)r;
-    return CORE_OK;
-}
-
-/* Greedy reply after the context: BOS, then bytes until EOS or the budget. *first_s the
- * time from t_end to the first token sampled. */
-static core_status greedy(ctx *c, int budget, double t_end, int32_t *out, int *n_out,
-                          double *first_s)
-{
-    float logits[TRAIN_VOCAB];
     core_rng rng;
-    core_rng_init(&rng, 0, "eval.greedy"); /* greedy draws nothing */
-    *n_out = 0;
-    RET_ON(train_infer_push(c->s, TRAIN_POS_TOKEN, NULL, DATA_TOK_BOS, logits));
-    for (int i = 0; i < budget; i++) {
-        logits[DATA_TOK_BOS] = logits[DATA_TOK_USER] = logits[DATA_TOK_ASSISTANT] = -INFINITY;
-        int32_t t = train_sample(logits, TRAIN_VOCAB, 0, 0, 1.0, &rng);
-        if (i == 0)
-            *first_s = core_now() - t_end;
-        if (t == DATA_TOK_EOS)
-            break;
-        out[(*n_out)++] = t;
-        if (i + 1 < budget)
-            RET_ON(train_infer_push(c->s, TRAIN_POS_TOKEN, NULL, t, logits));
-    }
-    return CORE_OK;
+    bool eos;
+    core_rng_init(&rng, 0, "eval.greedy");
+    return rlhf_reply(c->s, budget, 0, 0, &rng, c->reply, n_out, &eos);
 }
 
 /* Log-probability of the reply (its bytes and EOS) after the context already pushed (length
@@ -466,10 +416,9 @@ static core_status score_item(ctx *c, size_t i, item_out *o)
     const eval_set *set = c->set;
     const eval_item *it = &set->items[i];
     int budget;
-    double audio_s, t_end, first;
-    RET_ON(push_context(c, it->has_persona ? it->persona : NULL, it->history, it->n_history,
-                        it->mel, it->frames, (int)cfg->max_new, false, &budget, &audio_s,
-                        &t_end));
+    RET_ON(train_infer_push_context(c->s, it->has_persona ? it->persona : NULL, it->history,
+                                    it->n_history, it->mel, it->frames, (int)cfg->max_new, false,
+                                    &budget, NULL));
     RET_ON(train_infer_para(c->s, o->pred, NULL));
     data_persona_style style;
     const bool known = c->pers && it->has_persona && it->n_reply &&
@@ -480,7 +429,7 @@ static core_status score_item(ctx *c, size_t i, item_out *o)
     const int L = train_infer_length(c->s);
     /* fit to the cue: the judge's reaction check on the greedy reply */
     int nr = 0;
-    RET_ON(greedy(c, budget, t_end, c->reply, &nr, &first));
+    RET_ON(greedy(c, budget, &nr));
     char text[4200];
     text_of(c->reply, nr, text, sizeof text);
     rlhf_judge_item ji = {&style, it->cue, it->lang, it->turn_kind, text};
@@ -550,10 +499,9 @@ static core_status selfplay(ctx *c, const eval_item *s0, core_rng ur, dlg_out *o
             user = u ? u : s0;
         }
         int budget, nr = 0;
-        double audio_s, t_end, first;
-        RET_ON(push_context(c, s0->persona, c->hist, nh, user->mel, user->frames,
-                            (int)cfg->max_new, false, &budget, &audio_s, &t_end));
-        RET_ON(greedy(c, budget, t_end, c->reply, &nr, &first));
+        RET_ON(train_infer_push_context(c->s, s0->persona, c->hist, nh, user->mel,
+                                        user->frames, (int)cfg->max_new, false, &budget, NULL));
+        RET_ON(greedy(c, budget, &nr));
         char *tx = c->texts + (size_t)t * ((size_t)cfg->max_new + 1);
         text_of(c->reply, nr, tx, (size_t)cfg->max_new + 1);
         ji[t] = (rlhf_judge_item){&style, user->cue, s0->lang, data_dialogue_turn_kind(t, turns),
@@ -634,7 +582,6 @@ static core_status run_pool(pool_job *J, int workers)
 static void ctx_free(ctx *c)
 {
     train_infer_free(c->s);
-    free(c->chunk);
     free(c->logits);
     free(c->tok);
     free(c->hist);
@@ -742,7 +689,6 @@ core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *check
         ctx *c = &w[t];
         *c = (ctx){.cfg = cfg, .set = set, .mc = mc, .m = m, .pers = w_dlg || w_pers ? pers : NULL};
         CORE_TRY(train_infer_create(m, &c->s));
-        c->chunk = core_alloc(T * (size_t)mc.stack, TRAIN_N_MELS * sizeof(float), "eval");
         c->logits = core_alloc(T, TRAIN_VOCAB * sizeof(float), "eval");
         c->tok = core_alloc(T + 1, sizeof(int32_t), "eval");
         c->reply = core_alloc((size_t)cfg->max_new + 1, sizeof(int32_t), "eval");
@@ -750,7 +696,7 @@ core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *check
         c->hist_cap = T * 4;
         c->hist = core_alloc(c->hist_cap, sizeof(int32_t), "eval");
         c->texts = core_alloc((size_t)cfg->drift_turns, (size_t)cfg->max_new + 1, "eval");
-        if (!c->chunk || !c->logits || !c->tok || !c->reply || !c->pool || !c->hist ||
+        if (!c->logits || !c->tok || !c->reply || !c->pool || !c->hist ||
             !c->texts) {
             st = CORE_ERR_NOMEM;
             goto done;
@@ -799,12 +745,14 @@ core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *check
         for (size_t i = 0; i < lat_items; i++) {
             const eval_item *it = &set->items[i];
             int budget, nr;
-            double audio_s, t_end, first = NAN;
-            CORE_TRY(push_context(c, it->has_persona ? it->persona : NULL, it->history,
-                                  it->n_history, it->mel, it->frames, (int)cfg->max_new, true,
-                                  &budget, &audio_s, &t_end));
-            CORE_TRY(greedy(c, 1, t_end, c->reply, &nr, &first));
-            lat[n_lat++] = 1000 * first;
+            double audio_s;
+            CORE_TRY(train_infer_push_context(c->s, it->has_persona ? it->persona : NULL,
+                                              it->history, it->n_history, it->mel, it->frames,
+                                              (int)cfg->max_new, true, &budget, &audio_s));
+            /* the end of the audio to the first reply token sampled */
+            const double t_end = core_now();
+            CORE_TRY(greedy(c, 1, &nr));
+            lat[n_lat++] = 1000 * (core_now() - t_end);
             audio_compute += audio_s;
             audio_seconds += (double)it->frames / 100.0;
         }

@@ -201,11 +201,16 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
                      int64_t stop_after, rlhf_result *res);
 
 /* A reply sampled from the model through the KV cache (temperature 0: greedy): the context
- * laid out as train_sequence_layout cuts it to leave room for max_new bytes; out receives the
- * reply's bytes (no EOS), *eos whether it ended. */
-core_status rlhf_generate(train_infer *s, const train_model_cfg *mc, const float *persona,
-                          const int32_t *history, size_t n_history, const float *mel,
-                          size_t frames, int max_new, double temperature, int top_k,
-                          core_rng *rng, int32_t *out, int *n_out, bool *eos);
+ * pushed by train_infer_push_context (laid out as train_sequence_layout cuts it to leave room
+ * for max_new bytes), then rlhf_reply; out receives the reply's bytes (no EOS), *eos whether
+ * it ended. */
+core_status rlhf_generate(train_infer *s, const float *persona, const int32_t *history,
+                          size_t n_history, const float *mel, size_t frames, int max_new,
+                          double temperature, int top_k, core_rng *rng, int32_t *out, int *n_out,
+                          bool *eos);
+/* The reply after a context already pushed: BOS, then bytes sampled (temperature 0 or top_k
+ * 1: greedy, drawing nothing from rng) until EOS or `budget` bytes. */
+core_status rlhf_reply(train_infer *s, int budget, double temperature, int top_k, core_rng *rng,
+                       int32_t *out, int *n_out, bool *eos);
 
 #endif

@@ -5,6 +5,7 @@
  * the same bucketed exchange, AdamW with warmup and cosine decay, metrics named as TRL names
  * them, checkpoints with lineage (the SFT checkpoint as parent, the preference data as
  * dataset) that resume exactly. */
+#include "data/data.h"
 #include "rlhf/rlhf.h"
 
 #include <cblas.h>
@@ -126,54 +127,43 @@ const core_cfg_schema *rlhf_schema(int mode)
 
 /* ---------------------------------------------------------------- generation */
 
-core_status rlhf_generate(train_infer *s, const train_model_cfg *mc, const float *persona,
-                          const int32_t *history, size_t n_history, const float *mel,
-                          size_t frames, int max_new, double temperature, int top_k,
-                          core_rng *rng, int32_t *out, int *n_out, bool *eos)
+core_status rlhf_reply(train_infer *s, int budget, double temperature, int top_k, core_rng *rng,
+                       int32_t *out, int *n_out, bool *eos)
 {
-    size_t h, a, r;
-    /* the history and audio as the layout cuts them to leave room for max_new bytes */
-    train_sequence_length(n_history, frames, (size_t)max_new, (int)mc->max_seq, (int)mc->stack,
-                          &h, &a, &r);
-    const size_t per = (size_t)mc->stack * TRAIN_N_MELS;
     float logits[TRAIN_VOCAB];
-    /* the first `a` audio positions of `stack` frames, the last padded with zeros */
-    float *chunk = core_zalloc(a ? a : 1, per * sizeof(float), "generation");
-    if (!chunk)
-        return CORE_ERR_NOMEM;
-    if (a)
-        memcpy(chunk, mel, (frames < a * (size_t)mc->stack ? frames : a * (size_t)mc->stack) *
-                               TRAIN_N_MELS * sizeof(float));
-    core_status st = CORE_OK;
-    train_infer_reset(s);
     *n_out = 0;
     *eos = false;
-    /* the context as chunks through the cache (docs/inference.md), then the reply token by
-     * token */
-    CORE_TRY(train_infer_push(s, TRAIN_POS_PERSONA, persona, 0, NULL));
-    if (h)
-        CORE_TRY(train_infer_push_tokens(s, history + (n_history - h), (int)h, NULL));
-    if (a)
-        CORE_TRY(train_infer_push_audio(s, chunk, (int)a));
-    CORE_TRY(train_infer_push(s, TRAIN_POS_TOKEN, NULL, 256, logits)); /* BOS */
-    int budget = (int)r; /* what the layout leaves for the reply */
-    for (int i = 0; i < budget; i++) {
+    core_status st = train_infer_push(s, TRAIN_POS_TOKEN, NULL, DATA_TOK_BOS, logits);
+    for (int i = 0; i < budget && st == CORE_OK; i++) {
         /* bytes and EOS only: BOS, USER and ASSISTANT are never a reply's */
-        logits[256] = logits[258] = logits[259] = -INFINITY;
+        logits[DATA_TOK_BOS] = logits[DATA_TOK_USER] = logits[DATA_TOK_ASSISTANT] = -INFINITY;
         int32_t tok = temperature <= 0 ? train_sample(logits, TRAIN_VOCAB, 0, 0, 1.0, rng)
                                        : train_sample(logits, TRAIN_VOCAB, temperature, top_k,
                                                       1.0, rng);
-        if (tok == 257) {
+        if (tok == DATA_TOK_EOS) {
             *eos = true;
             break;
         }
         out[(*n_out)++] = tok;
         if (i + 1 < budget)
-            CORE_TRY(train_infer_push(s, TRAIN_POS_TOKEN, NULL, tok, logits));
+            st = train_infer_push(s, TRAIN_POS_TOKEN, NULL, tok, logits);
     }
-done:
-    free(chunk);
     return st;
+}
+
+core_status rlhf_generate(train_infer *s, const float *persona, const int32_t *history,
+                          size_t n_history, const float *mel, size_t frames, int max_new,
+                          double temperature, int top_k, core_rng *rng, int32_t *out, int *n_out,
+                          bool *eos)
+{
+    int budget; /* what the layout leaves for the reply */
+    *n_out = 0;
+    *eos = false;
+    /* the context as chunks through the cache (docs/inference.md), then the reply token by
+     * token */
+    core_status st = train_infer_push_context(s, persona, history, n_history, mel, frames,
+                                              max_new, false, &budget, NULL);
+    return st == CORE_OK ? rlhf_reply(s, budget, temperature, top_k, rng, out, n_out, eos) : st;
 }
 
 /* The bytes of a reply as a C string (cap >= n + 1). */
@@ -419,7 +409,7 @@ static core_status judge_eval(run *R, double *mean)
         core_rng_init(&rng, 1, "rlhf.eval");
         int nn;
         bool eos;
-        st = rlhf_generate(R->inf, &R->mc, p->persona, p->history, p->n_history, p->mel,
+        st = rlhf_generate(R->inf, p->persona, p->history, p->n_history, p->mel,
                            p->frames, (int)cfg->max_new, 0, 0, &rng, R->gen, &nn, &eos);
         if (st != CORE_OK)
             break;
@@ -647,7 +637,7 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
                     if (nr[row] > 0 && t - 1 < 15)
                         ends[(size_t)row * 16 + (size_t)(t - 1)] = (int64_t)k - 1;
                 }
-                st = rlhf_generate(R->inf, &R->mc, p->persona, h, k, p->mel, p->frames, max_new,
+                st = rlhf_generate(R->inf, p->persona, h, k, p->mel, p->frames, max_new,
                                    cfg->temperature, (int)cfg->top_k, &rng, reply, &nr[row], &eos);
                 char *tx = texts + (size_t)t * ((size_t)max_new + 1);
                 reply_text(reply, nr[row], tx, (size_t)max_new + 1);

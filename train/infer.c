@@ -51,6 +51,8 @@ struct train_infer {
     int cap;
     float *cbuf;
     float *cx, *ch, *cqkv, *catty, *ctmp, *cfch, *cfchg, *cmean, *crstd, *catt;
+    /* train_infer_push_context's audio positions, zero-padded: (max_seq, F) */
+    float *ctx_audio;
 };
 
 /* The view `name`, which must exist with `count` floats (the model laid it out). */
@@ -170,6 +172,7 @@ void train_infer_free(train_infer *s)
     free(s->zaud);
     free(s->is_audio);
     free(s->cbuf);
+    free(s->ctx_audio);
     free(s);
 }
 
@@ -575,4 +578,44 @@ int32_t train_sample(const float *logits, int n, double temperature, int top_k, 
     free(sc);
     free(p);
     return pick;
+}
+
+core_status train_infer_push_context(train_infer *s, const float *persona,
+                                     const int32_t *history, size_t n_history, const float *mel,
+                                     size_t frames, int max_new, bool stream, int *reply_budget,
+                                     double *audio_seconds)
+{
+    static const float zero_persona[TRAIN_PERSONA_DIM];
+    size_t h, a, r;
+    train_sequence_length(n_history, frames, max_new > 0 ? (size_t)max_new : 0, s->max_seq,
+                          s->S, &h, &a, &r);
+    const size_t per = (size_t)s->F; /* floats per audio position */
+    if (a && !s->ctx_audio) {
+        s->ctx_audio = core_alloc((size_t)s->max_seq, per * sizeof(float), "inference context");
+        if (!s->ctx_audio)
+            return CORE_ERR_NOMEM;
+    }
+    /* the first `a` positions of `stack` frames, the last one padded with zeros */
+    if (a) {
+        const size_t kept = frames < a * (size_t)s->S ? frames : a * (size_t)s->S;
+        memcpy(s->ctx_audio, mel, kept * TRAIN_N_MELS * sizeof(float));
+        memset(s->ctx_audio + kept * TRAIN_N_MELS, 0,
+               (a * per - kept * TRAIN_N_MELS) * sizeof(float));
+    }
+    core_status st;
+    train_infer_reset(s);
+    if ((st = train_infer_push(s, TRAIN_POS_PERSONA, persona ? persona : zero_persona, 0, NULL)))
+        return st;
+    if (h && (st = train_infer_push_tokens(s, history + (n_history - h), (int)h, NULL)))
+        return st;
+    const double t0 = core_now();
+    if (stream)
+        for (size_t k = 0; k < a && st == CORE_OK; k++)
+            st = train_infer_push(s, TRAIN_POS_AUDIO, s->ctx_audio + k * per, 0, NULL);
+    else if (a)
+        st = train_infer_push_audio(s, s->ctx_audio, (int)a);
+    if (audio_seconds)
+        *audio_seconds = core_now() - t0;
+    *reply_budget = (int)r;
+    return st;
 }

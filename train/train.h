@@ -488,6 +488,16 @@ core_status train_infer_push_audio(train_infer *s, const float *frames, int n);
  * pooled state of train_infer_para is rebuilt from the kept ones (O(length d)), bit for bit
  * that of a decoder that never pushed the removed positions. */
 void train_infer_truncate(train_infer *s, int length);
+/* A reply's context as the sequence layout cuts it (train_sequence_length, leaving room for
+ * max_new reply bytes): a reset, then the persona (NULL: zeros), the kept history bytes as
+ * one chunk, and the kept audio positions (`stack` frames each, the last padded with zeros)
+ * as one chunk, or one position at a time when `stream` (as live audio arrives). The next
+ * push is the reply's BOS. *reply_budget gets the reply bytes the layout leaves;
+ * *audio_seconds (may be NULL) the time the audio positions took. */
+core_status train_infer_push_context(train_infer *s, const float *persona,
+                                     const int32_t *history, size_t n_history, const float *mel,
+                                     size_t frames, int max_new, bool stream, int *reply_budget,
+                                     double *audio_seconds);
 /* The paralinguistic heads on the mean of the final (post-lnf) hidden states of the audio
  * positions pushed so far (0 when there are none, as in the model): cls[k] is head k's
  * argmax (ties: the lower class); probs (may be NULL), TRAIN_PARA_CLASSES floats, the
