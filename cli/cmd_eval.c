@@ -131,25 +131,12 @@ int cli_eval_main(int argc, char **argv)
         core_log(CORE_LOG_INFO, "eval: %s scored in %.1f s", ckpts.items[i], res[i].seconds);
     }
     {
-        eval_report rep = {&cfg, &set, res, ckpts.n, (const char *const *)mlogs};
+        eval_report rep = {&cfg, &set, res, ckpts.n, (const char *const *)mlogs, no_plots};
         char *table = eval_report_table(&rep);
         if (table)
             fputs(table, stdout);
         free(table);
-        if (no_plots) {
-            char *j = eval_report_json(&rep), *m = eval_report_markdown(&rep);
-            char *pj = core_sprintf("%s/report.json", out), *pm = core_sprintf("%s/report.md", out);
-            st = !j || !m || !pj || !pm ? CORE_ERR_NOMEM : core_mkdir_p(out);
-            if (st == CORE_OK)
-                st = core_file_write_atomic(pj, j, strlen(j));
-            if (st == CORE_OK)
-                st = core_file_write_atomic(pm, m, strlen(m));
-            free(j);
-            free(m);
-            free(pj);
-            free(pm);
-        } else
-            st = eval_report_write(&rep, out);
+        st = eval_report_write(&rep, out);
         if (st != CORE_OK)
             goto fail;
         printf("report: %s/report.json, %s/report.md\n", out, out);

@@ -195,6 +195,7 @@ typedef struct eval_report {
     const eval_result *results; /* [n] */
     size_t n;
     const char *const *metrics_logs; /* [n] a training run's metrics.jsonl or NULL each */
+    bool no_plots;                   /* eval_report_write: report.json and report.md only */
 } eval_report;
 
 /* JSON (troupe.eval-report/1): keys in a fixed order, reals with %.6g-style shortest
@@ -208,9 +209,10 @@ char *eval_report_markdown(const eval_report *r);
 char *eval_report_table(const eval_report *r);
 /* Whether results[i] is within the spec's reference tolerance (true when it has none). */
 bool eval_report_within(const eval_report *r, size_t i);
-/* Writes DIR/report.json, DIR/report.md and the SVG plots (DIR/plots/paralinguistic.svg,
- * drift.svg, latency.svg, training.svg when a metrics log exists) with gnuplot; every file
- * atomically. A missing gnuplot skips the plots with a warning. */
+/* Writes DIR/report.json, DIR/report.md and (unless r->no_plots) the SVG plots
+ * (DIR/plots/paralinguistic.svg, drift.svg, latency.svg, training.svg when a metrics log
+ * exists) with gnuplot; every file atomically. A missing gnuplot skips the plots with a
+ * warning. */
 core_status eval_report_write(const eval_report *r, const char *dir);
 
 #endif

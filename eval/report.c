@@ -1415,7 +1415,8 @@ core_status eval_report_write(const eval_report *r, const char *dir)
     if (!plots)
         return CORE_ERR_NOMEM;
     CORE_TRY(core_mkdir_p(dir));
-    CORE_TRY(core_mkdir_p(plots));
+    if (!r->no_plots)
+        CORE_TRY(core_mkdir_p(plots));
     json = eval_report_json(r);
     md = eval_report_markdown(r);
     if (!json || !md) {
@@ -1435,6 +1436,8 @@ core_status eval_report_write(const eval_report *r, const char *dir)
         goto done;
     }
     CORE_TRY(core_file_write_atomic(path, md, strlen(md)));
+    if (r->no_plots)
+        goto done;
     exe = find_gnuplot();
     if (!exe) {
         core_log(CORE_LOG_WARN,

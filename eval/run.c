@@ -115,10 +115,9 @@ void eval_result_free(eval_result *r)
 typedef struct ctx {
     const eval_cfg *cfg;
     const eval_set *set;
-    train_model_cfg mc;
-    train_model *m;
+    int max_seq;
     train_infer *s;
-    rlhf_personas *pers;
+    rlhf_personas *pers; /* the judge's personas: NULL in a pass that judges nothing */
     float *logits; /* max_seq x TRAIN_VOCAB */
     int32_t *tok;  /* max_seq + 1 tokens */
     int32_t *hist; /* self-play history */
@@ -151,7 +150,7 @@ static core_status greedy(ctx *c, int budget, int *n_out)
 static core_status reply_logp(ctx *c, const int32_t *reply, size_t n, double *logp, int *ntok)
 {
     const int L = train_infer_length(c->s);
-    int room = (int)c->mc.max_seq - L - 1; /* bytes that fit after BOS */
+    int room = c->max_seq - L - 1; /* bytes that fit after BOS */
     if (room < 0)
         room = 0;
     if ((int)n > room)
@@ -687,7 +686,8 @@ core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *check
     const size_t T = (size_t)mc.max_seq;
     for (int t = 0; t < W; t++) {
         ctx *c = &w[t];
-        *c = (ctx){.cfg = cfg, .set = set, .mc = mc, .m = m, .pers = w_dlg || w_pers ? pers : NULL};
+        /* the item pass judges replies only for the dialogue scores */
+        *c = (ctx){.cfg = cfg, .set = set, .max_seq = (int)mc.max_seq, .pers = w_dlg ? pers : NULL};
         CORE_TRY(train_infer_create(m, &c->s));
         c->logits = core_alloc(T, TRAIN_VOCAB * sizeof(float), "eval");
         c->tok = core_alloc(T + 1, sizeof(int32_t), "eval");
@@ -696,13 +696,10 @@ core_status eval_run(const eval_cfg *cfg, const eval_set *set, const char *check
         c->hist_cap = T * 4;
         c->hist = core_alloc(c->hist_cap, sizeof(int32_t), "eval");
         c->texts = core_alloc((size_t)cfg->drift_turns, (size_t)cfg->max_new + 1, "eval");
-        if (!c->logits || !c->tok || !c->reply || !c->pool || !c->hist ||
-            !c->texts) {
+        if (!c->logits || !c->tok || !c->reply || !c->pool || !c->hist || !c->texts) {
             st = CORE_ERR_NOMEM;
             goto done;
         }
-        if (!w_dlg)
-            c->pers = NULL; /* no judged replies in the item pass */
     }
     openblas_set_num_threads(1);
     r->threads = 1;

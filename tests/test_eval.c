@@ -361,7 +361,7 @@ static void test_report_deterministic(void)
     CHECK_NEAR(r[0].persona.value, (r[0].prompt_line.value + r[0].line_line.value) / 2, 1e-9);
     CHECK_NEAR(r[0].prompt_line.value, (r[0].drift[0] + r[0].drift[1] + r[0].drift[2]) / 3, 1e-9);
     CHECK(r[0].overall.lo <= r[0].overall.value && r[0].overall.value <= r[0].overall.hi);
-    eval_report one = {&cfg, &s, &r[0], 1, NULL}, two = {&cfg, &s, &r[1], 1, NULL};
+    eval_report one = {&cfg, &s, &r[0], 1, NULL, false}, two = {&cfg, &s, &r[1], 1, NULL, false};
     char *j1 = eval_report_json(&one), *j2 = eval_report_json(&two);
     CHECK(j1 && j2 && strcmp(j1, j2) == 0);
     /* a reference table: within the tolerance, and outside it */
@@ -374,7 +374,7 @@ static void test_report_deterministic(void)
     /* one value per checkpoint, in order */
     eval_result both[2] = {r[0], r[1]};
     both[1].overall.value += 10;
-    eval_report pair = {&cfg, &s, both, 2, NULL};
+    eval_report pair = {&cfg, &s, both, 2, NULL, false};
     cfg.ref[0][0] = r[0].overall.value;
     cfg.ref[0][1] = r[0].overall.value + 10;
     cfg.n_ref[0] = 2;
