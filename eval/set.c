@@ -127,9 +127,14 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
     json_t *index = json_load_file(path, 0, &jerr);
     if (!index)
         return CORE_ERR(CORE_ERR_IO, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-    hid_t pf = H5I_INVALID_HID;
+    hid_t pf = H5I_INVALID_HID, feats = H5I_INVALID_HID;
     CORE_TRY(persona_matrix_load(personas_h5, false, &pm));
     CORE_TRY(core_h5_open(personas_h5, &pf));
+    feats = H5Dopen2(pf, "/features", H5P_DEFAULT);
+    if (feats < 0) {
+        st = CORE_ERR(CORE_ERR_FORMAT, "%s: no /features", personas_h5);
+        goto done;
+    }
     json_t *shards = json_object_get(index, "shards"), *js;
     if (!json_is_array(shards)) {
         st = CORE_ERR(CORE_ERR_FORMAT, "%s: no \"shards\" list", path);
@@ -194,11 +199,7 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
             unsigned long long id = strtoull(c.persona[i], &end, 10);
             long row = *c.persona[i] && !*end ? persona_matrix_find(&pm, id) : -1;
             if (row >= 0) {
-                hid_t ds = H5Dopen2(pf, "/features", H5P_DEFAULT);
-                st = ds < 0 ? CORE_ERR(CORE_ERR_FORMAT, "%s: no /features", personas_h5)
-                            : core_h5_read_rows(ds, CORE_H5_F32, (hsize_t)row, 1, it->persona);
-                if (ds >= 0)
-                    H5Dclose(ds);
+                st = core_h5_read_rows(feats, CORE_H5_F32, (hsize_t)row, 1, it->persona);
                 if (st != CORE_OK) {
                     data_shard_free(&c);
                     goto done;
@@ -244,6 +245,8 @@ core_status eval_set_from_corpus(const char *corpus_dir, const char *split, cons
     eval_set_rehash(out);
 done:
     json_decref(index);
+    if (feats >= 0)
+        H5Dclose(feats);
     core_h5_close(pf);
     persona_matrix_free(&pm);
     if (st != CORE_OK)
