@@ -118,7 +118,7 @@ static eval_report fixture(void)
     b->prompt_line = b->line_line = b->persona = none;
     b->overall = ci(62.5, 52.5, 72.5);
     b->seconds = 3;
-    return (eval_report){&cfg, &set, res, 2, NULL};
+    return (eval_report){&cfg, &set, res, 2, NULL, false};
 }
 
 /* Keys of object `o` in order, joined by spaces (static buffer). */
