@@ -87,8 +87,7 @@ int main(int argc, char **argv)
         float *bias = calloc((size_t)4 * Cd, sizeof(float)), *db = calloc((size_t)4 * Cd, sizeof(float));
         float *mean = calloc((size_t)Nt, sizeof(float)), *rstd = calloc((size_t)Nt, sizeof(float));
         size_t att_n = (size_t)B * NH * T * T;
-        float *pre = calloc(att_n, sizeof(float)), *att = calloc(att_n, sizeof(float)),
-              *dpre = calloc(att_n, sizeof(float)), *datt = calloc(att_n, sizeof(float));
+        float *att = calloc(att_n, sizeof(float));
         float *logits = calloc((size_t)Nt * TRAIN_VOCAB, sizeof(float)),
               *probs = calloc((size_t)Nt * TRAIN_VOCAB, sizeof(float)),
               *losses = calloc((size_t)Nt, sizeof(float)), *dl = calloc((size_t)Nt, sizeof(float));
@@ -115,8 +114,9 @@ int main(int argc, char **argv)
         TIME(0, Lr, train_linear_backward(dx, dw, db, g, x, w, Nt, Cd, 4 * Cd));
         TIME(0, Lr, train_linear_forward(y, x, w, bias, Nt, 4 * Cd, Cd));
         TIME(0, Lr, train_linear_backward(dx, dw, db, g, x, w, Nt, 4 * Cd, Cd));
-        TIME(1, Lr, train_attention_forward(y, pre, att, x, NULL, B, T, Cd, NH));
-        TIME(1, Lr, train_attention_backward(dx, dpre, datt, g, x, att, NULL, B, T, Cd, NH));
+        /* as the model calls them: the scores in per-thread scratch */
+        TIME(1, Lr, train_attention_forward(y, NULL, att, x, NULL, B, T, Cd, NH));
+        TIME(1, Lr, train_attention_backward(dx, NULL, NULL, g, x, att, NULL, B, T, Cd, NH));
         TIME(2, 2 * Lr + 1, train_layernorm_forward(y, mean, rstd, x, w, bias, Nt, Cd));
         TIME(2, 2 * Lr + 1, train_layernorm_backward(dx, dw, db, g, x, w, mean, rstd, Nt, Cd));
         TIME(3, Lr, train_gelu_forward(y, x, (size_t)Nt * 4 * Cd));
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
             printf("part %-34s %8.1f ms %5.1f%%\n", names[k], part[k] * 1e3,
                    100 * part[k] / med);
         free(x); free(y); free(g); free(dx); free(w); free(dw); free(bias); free(db);
-        free(mean); free(rstd); free(pre); free(att); free(dpre); free(datt);
+        free(mean); free(rstd); free(att);
         free(logits); free(probs); free(losses); free(dl);
     }
     struct rusage ru;

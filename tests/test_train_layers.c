@@ -576,6 +576,45 @@ static void test_attention_padded_positions_output_zero_and_influence_nothing(vo
     attn_free(&A);
 }
 
+/* The model passes no preatt, dpreatt or datt: the scores then live in per-thread scratch,
+ * reused across heads and blocks. Over several query blocks (T = 150: 64 + 64 + 22), with
+ * padding and on the threads the process has, out, att and dqkv are the same bit for bit
+ * as when every score matrix is kept. */
+static void test_attention_scratch_equals_kept_scores(void)
+{
+    enum { SB = 3, ST = 150, SC = 16, SNH = 4 };
+    const size_t nqkv = (size_t)SB * ST * 3 * SC, nout = (size_t)SB * ST * SC,
+                 natt = (size_t)SB * SNH * ST * ST;
+    core_rng r;
+    core_rng_init(&r, 11, "test.attention.scratch");
+    uint8_t valid[SB * ST];
+    for (int i = 0; i < SB * ST; i++)
+        valid[i] = !(i / ST == 1 && (i % 7 == 3 || i % ST > 140)); /* sequence 1 padded */
+    float *qkv = randn(&r, nqkv, 1, 0), *dout = randn(&r, nout, 1, 0);
+    float *out[2] = {zeros(nout), zeros(nout)}, *att[2] = {zeros(natt), zeros(natt)};
+    float *dqkv[2] = {zeros(nqkv), zeros(nqkv)};
+    float *pre = zeros(natt), *dpre = zeros(natt), *datt = zeros(natt);
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *v = pass ? valid : NULL;
+        for (int k = 0; k < 2; k++) {
+            memset(dqkv[k], 0, nqkv * sizeof(float));
+            train_attention_forward(out[k], k ? NULL : pre, att[k], qkv, v, SB, ST, SC, SNH);
+            train_attention_backward(dqkv[k], k ? NULL : dpre, k ? NULL : datt, dout, qkv, att[k],
+                                     v, SB, ST, SC, SNH);
+        }
+        CHECK(memcmp(out[0], out[1], nout * sizeof(float)) == 0);
+        CHECK(memcmp(att[0], att[1], natt * sizeof(float)) == 0);
+        CHECK(memcmp(dqkv[0], dqkv[1], nqkv * sizeof(float)) == 0);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < nqkv; i++)
+            nonzero += dqkv[1][i] != 0.0f;
+        CHECK(nonzero > nqkv / 2);
+    }
+    float *ps[] = {qkv, dout, out[0], out[1], att[0], att[1], dqkv[0], dqkv[1], pre, dpre, datt};
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+        free(ps[i]);
+}
+
 static void test_attention_padded_positions_get_and_give_no_gradient(void)
 {
     core_rng r;
@@ -913,6 +952,7 @@ int main(void)
     RUN(test_attention_backward_twice_doubles_gradients);
     RUN(test_attention_padded_positions_output_zero_and_influence_nothing);
     RUN(test_attention_padded_positions_get_and_give_no_gradient);
+    RUN(test_attention_scratch_equals_kept_scores);
     RUN(test_attention_matches_torch);
     RUN(test_softmax_xent_gradients_match_finite_differences);
     RUN(test_softmax_xent_backward_twice_doubles_gradients);

@@ -17,63 +17,73 @@
 
 /* ---------------------------------------------------------------- vectors */
 
-/* Four floats through GCC/clang vector extensions: the build targets baseline x86-64 at -O2,
- * where GCC vectorises no loop whose trip count is unknown, and these are the hot loops that
- * are not GEMMs. Reductions over four lanes change the summation order against a scalar loop,
- * not its determinism: the order depends on the row length only. */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
+/* Eight floats through GCC/clang vector extensions: the build targets baseline x86-64 at
+ * -O2, where GCC vectorises no loop whose trip count is unknown, and these are the hot loops
+ * that are not GEMMs. The functions that run them are compiled twice (SIMD_CLONES): for
+ * AVX2, one instruction per eight lanes, and for baseline x86-64, two SSE instructions; which
+ * runs is chosen once, by the CPU, at load. Both do the same IEEE operations in the same
+ * order (no FMA, and C11 mode contracts nothing), so results do not depend on the CPU.
+ * Reductions over eight lanes change the summation order against a scalar loop, not its
+ * determinism: the order depends on the row length only.
+ *
+ * A 32-byte vector passed by value changes the calling convention between AVX and baseline
+ * code, so no vector crosses a function boundary: the helpers are macros, and the functions
+ * that take pointers are inlined into the clones. */
+typedef float vf __attribute__((vector_size(32)));
+typedef int32_t vi __attribute__((vector_size(32)));
+enum { VW = 8 };
 
-/* Loads k <= 4 floats (the others 0) and stores the first k lanes. */
-static inline v4f v4_load(const float *p, size_t k)
-{
-    v4f v = {0};
-    if (k >= 4)
-        memcpy(&v, p, sizeof v);
-    else
-        for (size_t l = 0; l < k; l++)
-            v[l] = p[l];
-    return v;
-}
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__)) &&                        \
+    !defined(TROUPE_NO_SIMD_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-static inline void v4_store(float *p, v4f v, size_t k)
-{
-    if (k >= 4)
-        memcpy(p, &v, sizeof v);
-    else
-        for (size_t l = 0; l < k; l++)
-            p[l] = v[l];
-}
+/* v = the k <= VW floats at p (the other lanes 0); the first k lanes of v to p */
+#define VLOAD(v, p, k)                                                                         \
+    do {                                                                                       \
+        if ((k) >= VW)                                                                         \
+            memcpy(&(v), (p), sizeof(vf));                                                     \
+        else {                                                                                 \
+            (v) = (vf){0};                                                                     \
+            for (size_t l_ = 0; l_ < (size_t)(k); l_++)                                        \
+                (v)[l_] = (p)[l_];                                                             \
+        }                                                                                      \
+    } while (0)
+#define VSTORE(p, v, k)                                                                        \
+    do {                                                                                       \
+        if ((k) >= VW)                                                                         \
+            memcpy((p), &(v), sizeof(vf));                                                     \
+        else                                                                                   \
+            for (size_t l_ = 0; l_ < (size_t)(k); l_++)                                        \
+                (p)[l_] = (v)[l_];                                                             \
+    } while (0)
+/* lanes of a where mask (0 or -1 per lane) is set, else of b */
+#define VSELECT(mask, a, b) ((vf)(((vi)(a) & (mask)) | ((vi)(b) & ~(mask))))
+#define VSUM(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+#define VSPLAT(x) ((vf){0} + (float)(x))
 
-static inline v4f v4_select(v4i mask, v4f a, v4f b) /* mask lanes are 0 or -1 */
-{
-    return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask));
-}
-
-static inline float v4_sum(v4f v)
-{
-    return (v[0] + v[1]) + (v[2] + v[3]);
-}
-
-/* exp(x) to about 1 ulp for x in [-87, 88], clamped outside it (so never inf or 0: callers
+/* y = exp(x) to about 1 ulp for x in [-87, 88], clamped outside it (so never inf or 0: users
  * mask what they do not use). reference: Cephes expf, S. L. Moshier. */
-static inline v4f v4_exp(v4f x)
-{
-    const v4f hi = {88.0f, 88.0f, 88.0f, 88.0f}, lo = {-87.0f, -87.0f, -87.0f, -87.0f};
-    x = v4_select(x > hi, hi, x);
-    x = v4_select(x < lo, lo, x); /* NaN stays NaN */
-    /* n = round(x / ln 2) by the 1.5 * 2^23 trick (exact here: |x / ln 2| < 2^22) */
-    v4f n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    x = x - n * 0.693359375f - n * -2.12194440e-4f;
-    v4f y = 1.9875691500e-4f * x + 1.3981999507e-3f;
-    y = y * x + 8.3334519073e-3f;
-    y = y * x + 4.1665795894e-2f;
-    y = y * x + 1.6666665459e-1f;
-    y = y * x + 5.0000001201e-1f;
-    y = y * x * x + x + 1.0f;
-    v4i e = (__builtin_convertvector(n, v4i) + 127) << 23;
-    return y * (v4f)e;
-}
+#define VEXP(y, xin)                                                                           \
+    do {                                                                                       \
+        vf x_ = (xin);                                                                         \
+        x_ = VSELECT(x_ > VSPLAT(88.0f), VSPLAT(88.0f), x_);                                   \
+        x_ = VSELECT(x_ < VSPLAT(-87.0f), VSPLAT(-87.0f), x_); /* NaN stays NaN */             \
+        /* n = round(x / ln 2) by the 1.5 * 2^23 trick (exact here: |x / ln 2| < 2^22) */      \
+        vf n_ = (x_ * 1.44269504088896341f + 12582912.0f) - 12582912.0f;                       \
+        x_ = x_ - n_ * 0.693359375f - n_ * -2.12194440e-4f;                                    \
+        vf p_ = 1.9875691500e-4f * x_ + 1.3981999507e-3f;                                      \
+        p_ = p_ * x_ + 8.3334519073e-3f;                                                       \
+        p_ = p_ * x_ + 4.1665795894e-2f;                                                       \
+        p_ = p_ * x_ + 1.6666665459e-1f;                                                       \
+        p_ = p_ * x_ + 5.0000001201e-1f;                                                       \
+        p_ = p_ * x_ * x_ + x_ + 1.0f;                                                         \
+        vi e_ = (__builtin_convertvector(n_, vi) + 127) << 23;                                 \
+        (y) = p_ * (vf)e_;                                                                     \
+    } while (0)
 
 /* ---------------------------------------------------------------- threads */
 
@@ -81,7 +91,7 @@ static inline v4f v4_exp(v4f x)
  * computed the same way on whichever thread takes it, so results never depend on the thread
  * count. Items are claimed from a shared counter: the threads balance themselves, and if
  * core_parallel_for cannot start a thread the caller drains what is left. */
-typedef void (*item_fn)(void *ctx, size_t item);
+typedef void (*item_fn)(void *ctx, size_t item, int tid);
 
 typedef struct item_job {
     item_fn fn;
@@ -93,9 +103,9 @@ typedef struct item_job {
 static void item_range(void *arg, size_t begin, size_t end, int tid)
 {
     item_job *j = arg;
-    (void)begin, (void)end, (void)tid;
+    (void)begin, (void)end;
     for (size_t i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
-        j->fn(j->ctx, i);
+        j->fn(j->ctx, i, tid);
 }
 
 /* Runs fn(ctx, i) for i in [0, n) on as many threads as OpenBLAS is set to use (the trainer's
@@ -128,17 +138,23 @@ static size_t n_chunks(size_t n, size_t chunk)
 /* Column sums of x (N,C) over rows, for columns [c0, c1) (c1 - c0 <= COL_CHUNK), each added
  * once to out: row by row into a local, so the summation order is rows 0..N-1 whatever the
  * split, and the inner loop runs along memory. */
-static void colsum_add(float *out, const float *x, size_t N, size_t C, size_t c0, size_t c1)
+ALWAYS_INLINE void colsum_add(float *out, const float *x, size_t N, size_t C, size_t c0,
+                              size_t c1)
 {
-    v4f acc[COL_CHUNK / 4] = {{0}};
+    vf acc[COL_CHUNK / VW] = {{0}}, v;
     const size_t w = c1 - c0;
     for (size_t n = 0; n < N; n++) {
         const float *r = x + n * C + c0;
-        for (size_t i = 0; i < w; i += 4)
-            acc[i / 4] += v4_load(r + i, w - i);
+        for (size_t i = 0; i < w; i += VW) {
+            VLOAD(v, r + i, w - i);
+            acc[i / VW] += v;
+        }
     }
-    for (size_t i = 0; i < w; i += 4)
-        v4_store(out + c0 + i, v4_load(out + c0 + i, w - i) + acc[i / 4], w - i);
+    for (size_t i = 0; i < w; i += VW) {
+        VLOAD(v, out + c0 + i, w - i);
+        v += acc[i / VW];
+        VSTORE(out + c0 + i, v, w - i);
+    }
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -166,7 +182,7 @@ typedef struct bias_job {
     size_t N, OC;
 } bias_job;
 
-static void bias_item(void *ctx, size_t i)
+SIMD_CLONES static void bias_item(void *ctx, size_t i, int tid)
 {
     const bias_job *j = ctx;
     size_t c0 = i * COL_CHUNK, c1 = c0 + COL_CHUNK < j->OC ? c0 + COL_CHUNK : j->OC;
@@ -201,26 +217,36 @@ typedef struct ln_job {
     size_t N, C;
 } ln_job;
 
-static void ln_forward_item(void *ctx, size_t item)
+SIMD_CLONES static void ln_forward_item(void *ctx, size_t item, int tid)
 {
     const ln_job *j = ctx;
     const size_t C = j->C, n1 = (item + 1) * ROW_CHUNK < j->N ? (item + 1) * ROW_CHUNK : j->N;
     for (size_t n = item * ROW_CHUNK; n < n1; n++) {
         const float *x = j->inp + n * C;
         float *y = j->out + n * C;
-        float m = 0.0f;
-        for (size_t i = 0; i < C; i++)
-            m += x[i];
-        m /= (float)C;
-        float v = 0.0f; /* two passes: no cancellation when |mean| >> std */
-        for (size_t i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
+        vf acc = {0}, v, w, b;
+        for (size_t i = 0; i < C; i += VW) {
+            VLOAD(v, x + i, C - i);
+            acc += v;
         }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + TRAIN_LAYERNORM_EPS);
-        for (size_t i = 0; i < C; i++)
-            y[i] = (x[i] - m) * s * j->weight[i] + j->bias[i];
+        const float m = VSUM(acc) / (float)C;
+        acc = (vf){0}; /* two passes: no cancellation when |mean| >> std */
+        for (size_t i = 0; i < C; i += VW) {
+            VLOAD(v, x + i, C - i);
+            v = v - m;
+            if (C - i < VW) /* the padding lanes hold -m */
+                for (size_t l = C - i; l < VW; l++)
+                    v[l] = 0.0f;
+            acc += v * v;
+        }
+        const float s = 1.0f / sqrtf(VSUM(acc) / (float)C + TRAIN_LAYERNORM_EPS);
+        for (size_t i = 0; i < C; i += VW) {
+            VLOAD(v, x + i, C - i);
+            VLOAD(w, j->weight + i, C - i);
+            VLOAD(b, j->bias + i, C - i);
+            v = (v - m) * s * w + b;
+            VSTORE(y + i, v, C - i);
+        }
         j->mean[n] = m;
         j->rstd[n] = s;
     }
@@ -236,45 +262,59 @@ void train_layernorm_forward(float *out, float *mean, float *rstd, const float *
 }
 
 /* dinp rows for the first items, then dweight and dbias column chunks */
-static void ln_backward_item(void *ctx, size_t item)
+SIMD_CLONES static void ln_backward_item(void *ctx, size_t item, int tid)
 {
     const ln_job *j = ctx;
     const size_t C = j->C, N = j->N, row_items = n_chunks(N, ROW_CHUNK);
+    vf x, dy, w, dx;
     if (item >= row_items) {
         const size_t c0 = (item - row_items) * COL_CHUNK,
-                     c1 = c0 + COL_CHUNK < C ? c0 + COL_CHUNK : C, w = c1 - c0;
-        float dw[COL_CHUNK] = {0}, db[COL_CHUNK] = {0};
+                     c1 = c0 + COL_CHUNK < C ? c0 + COL_CHUNK : C, wd = c1 - c0;
+        vf dw[COL_CHUNK / VW] = {{0}}, db[COL_CHUNK / VW] = {{0}};
         for (size_t n = 0; n < N; n++) {
-            const float *x = j->inp + n * C + c0, *dy = j->dout + n * C + c0;
+            const float *xr = j->inp + n * C + c0, *dyr = j->dout + n * C + c0;
             const float m = j->cmean[n], s = j->crstd[n];
-            for (size_t i = 0; i < w; i++) {
-                dw[i] += (x[i] - m) * s * dy[i];
-                db[i] += dy[i];
+            for (size_t i = 0; i < wd; i += VW) {
+                VLOAD(x, xr + i, wd - i);
+                VLOAD(dy, dyr + i, wd - i);
+                dw[i / VW] += (x - m) * s * dy;
+                db[i / VW] += dy;
             }
         }
-        for (size_t i = 0; i < w; i++) {
-            j->dweight[c0 + i] += dw[i];
-            j->dbias[c0 + i] += db[i];
+        for (size_t i = 0; i < wd; i += VW) {
+            VLOAD(w, j->dweight + c0 + i, wd - i);
+            w += dw[i / VW];
+            VSTORE(j->dweight + c0 + i, w, wd - i);
+            VLOAD(w, j->dbias + c0 + i, wd - i);
+            w += db[i / VW];
+            VSTORE(j->dbias + c0 + i, w, wd - i);
         }
         return;
     }
     const float *weight = j->weight;
     const size_t n1 = (item + 1) * ROW_CHUNK < N ? (item + 1) * ROW_CHUNK : N;
     for (size_t n = item * ROW_CHUNK; n < n1; n++) {
-        const float *x = j->inp + n * C, *dy = j->dout + n * C;
-        float *dx = j->dinp + n * C;
+        const float *xr = j->inp + n * C, *dyr = j->dout + n * C;
+        float *dxr = j->dinp + n * C;
         const float m = j->cmean[n], s = j->crstd[n];
-        float g_mean = 0.0f, gx_mean = 0.0f;
-        for (size_t i = 0; i < C; i++) {
-            float g = weight[i] * dy[i];
-            g_mean += g;
-            gx_mean += g * (x[i] - m) * s;
+        vf gm = {0}, gxm = {0};
+        for (size_t i = 0; i < C; i += VW) { /* padding lanes: weight and dy 0, so g 0 */
+            VLOAD(w, weight + i, C - i);
+            VLOAD(dy, dyr + i, C - i);
+            VLOAD(x, xr + i, C - i);
+            vf g = w * dy;
+            gm += g;
+            gxm += g * (x - m) * s;
         }
-        g_mean /= (float)C;
-        gx_mean /= (float)C;
-        for (size_t i = 0; i < C; i++) {
-            float xhat = (x[i] - m) * s;
-            dx[i] += s * (weight[i] * dy[i] - g_mean - xhat * gx_mean);
+        const float g_mean = VSUM(gm) / (float)C, gx_mean = VSUM(gxm) / (float)C;
+        for (size_t i = 0; i < C; i += VW) {
+            VLOAD(w, weight + i, C - i);
+            VLOAD(dy, dyr + i, C - i);
+            VLOAD(x, xr + i, C - i);
+            VLOAD(dx, dxr + i, C - i);
+            vf xhat = (x - m) * s;
+            dx += s * (w * dy - g_mean - xhat * gx_mean);
+            VSTORE(dxr + i, dx, C - i);
         }
     }
 }
@@ -306,14 +346,17 @@ typedef struct gelu_job {
     size_t n;
 } gelu_job;
 
-static void gelu_forward_item(void *ctx, size_t item)
+SIMD_CLONES static void gelu_forward_item(void *ctx, size_t item, int tid)
 {
     const gelu_job *j = ctx;
     const size_t i0 = item * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < j->n ? i0 + ELEM_CHUNK : j->n;
-    for (size_t i = i0; i < i1; i += 4) {
-        v4f x = v4_load(j->inp + i, i1 - i);
-        v4f u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
-        v4_store(j->out + i, x / (1.0f + v4_exp(-2.0f * u)), i1 - i);
+    for (size_t i = i0; i < i1; i += VW) {
+        vf x, e;
+        VLOAD(x, j->inp + i, i1 - i);
+        vf u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
+        VEXP(e, -2.0f * u);
+        vf y = x / (1.0f + e);
+        VSTORE(j->out + i, y, i1 - i);
     }
 }
 
@@ -323,18 +366,23 @@ void train_gelu_forward(float *out, const float *inp, size_t n)
     run_items(n_chunks(n, ELEM_CHUNK), false, gelu_forward_item, &j);
 }
 
-static void gelu_backward_item(void *ctx, size_t item)
+SIMD_CLONES static void gelu_backward_item(void *ctx, size_t item, int tid)
 {
     const gelu_job *j = ctx;
     const size_t i0 = item * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < j->n ? i0 + ELEM_CHUNK : j->n;
-    for (size_t i = i0; i < i1; i += 4) {
+    for (size_t i = i0; i < i1; i += VW) {
         const size_t k = i1 - i;
-        v4f x = v4_load(j->inp + i, k);
-        v4f u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
+        vf x, e, dx, dy;
+        VLOAD(x, j->inp + i, k);
+        vf u = GELU_SCALE * (x + GELU_CUBE * x * x * x);
         /* with s = sigmoid(2u): 0.5 (1 + tanh u) = s and 1 - tanh^2 u = 4 s (1 - s) */
-        v4f s = 1.0f / (1.0f + v4_exp(-2.0f * u));
-        v4f grad = s + 2.0f * x * s * (1.0f - s) * GELU_SCALE * (1.0f + 3.0f * GELU_CUBE * x * x);
-        v4_store(j->out + i, v4_load(j->out + i, k) + grad * v4_load(j->dout + i, k), k);
+        VEXP(e, -2.0f * u);
+        vf s = 1.0f / (1.0f + e);
+        vf grad = s + 2.0f * x * s * (1.0f - s) * GELU_SCALE * (1.0f + 3.0f * GELU_CUBE * x * x);
+        VLOAD(dx, j->out + i, k);
+        VLOAD(dy, j->dout + i, k);
+        dx += grad * dy;
+        VSTORE(j->out + i, dx, k);
     }
 }
 
@@ -346,65 +394,88 @@ void train_gelu_backward(float *dinp, const float *inp, const float *dout, size_
 
 /* ---------------------------------------------------------------- attention */
 
-/* Lanes i..i+3 that are below n and attended (ok NULL: all): -1, else 0. */
-static inline v4i att_lanes(const uint8_t *ok, size_t i, size_t n)
+/* Whether the VW flags at ok are all 1 (valid flags are 0 or 1). */
+ALWAYS_INLINE bool all_valid(const uint8_t *ok)
 {
-    if (i + 4 <= n) {
-        uint32_t all;
-        if (ok)
-            memcpy(&all, ok + i, sizeof all);
-        if (!ok || all == 0x01010101u) /* valid flags are 0 or 1 */
-            return (v4i){-1, -1, -1, -1};
-    }
-    v4i m;
-    for (int l = 0; l < 4; l++)
-        m[l] = i + (size_t)l < n && (!ok || ok[i + (size_t)l]) ? -1 : 0;
-    return m;
+    uint64_t all;
+    memcpy(&all, ok, sizeof all);
+    return all == 0x0101010101010101u;
 }
+
+/* m = the lanes i..i+VW-1 that are below n and attended (ok NULL: all): -1, else 0 */
+#define ATT_LANES(m, ok, i, n)                                                                 \
+    do {                                                                                       \
+        if ((i) + VW <= (n) && (!(ok) || all_valid((ok) + (i))))                               \
+            (m) = (vi){0} - 1;                                                                 \
+        else                                                                                   \
+            for (size_t l_ = 0; l_ < VW; l_++)                                                 \
+                (m)[l_] = (i) + l_ < (n) && (!(ok) || (ok)[(i) + l_]) ? -1 : 0;                \
+    } while (0)
 
 /* Softmax of the scores pr[0, n) over the keys ok marks (NULL: all) into ar; at the other
  * keys pr and ar become 0. n >= 1 and key n - 1 (the query itself) is attended. */
-static void softmax_row(float *pr, float *ar, const uint8_t *ok, size_t n)
+ALWAYS_INLINE void softmax_row(float *pr, float *ar, const uint8_t *ok, size_t n)
 {
-    const v4f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    v4f mx = ninf;
-    for (size_t i = 0; i < n; i += 4) {
-        v4f x = v4_select(att_lanes(ok, i, n), v4_load(pr + i, n - i), ninf);
-        mx = v4_select(x > mx, x, mx);
+    const vf ninf = VSPLAT(-INFINITY);
+    vf mx = ninf, x, e;
+    vi m;
+    for (size_t i = 0; i < n; i += VW) {
+        ATT_LANES(m, ok, i, n);
+        VLOAD(x, pr + i, n - i);
+        x = VSELECT(m, x, ninf);
+        mx = VSELECT(x > mx, x, mx);
     }
     float maxv = mx[0];
-    for (int l = 1; l < 4; l++)
+    for (int l = 1; l < VW; l++)
         maxv = mx[l] > maxv ? mx[l] : maxv;
-    v4f vs = {0};
-    for (size_t i = 0; i < n; i += 4) {
-        v4i m = att_lanes(ok, i, n);
-        v4f x = v4_load(pr + i, n - i);
-        v4f e = (v4f)((v4i)v4_exp(x - maxv) & m);
+    vf vs = {0};
+    for (size_t i = 0; i < n; i += VW) {
+        ATT_LANES(m, ok, i, n);
+        VLOAD(x, pr + i, n - i);
+        VEXP(e, x - maxv);
+        e = (vf)((vi)e & m);
         vs += e;
-        v4_store(ar + i, e, n - i);
-        if (ok)
-            v4_store(pr + i, (v4f)((v4i)x & m), n - i);
+        VSTORE(ar + i, e, n - i);
+        if (ok) {
+            x = (vf)((vi)x & m);
+            VSTORE(pr + i, x, n - i);
+        }
     }
     /* sum >= 1: the maximum contributes exp(0) */
-    const float inv = 1.0f / v4_sum(vs);
-    for (size_t i = 0; i < n; i += 4)
-        v4_store(ar + i, v4_load(ar + i, n - i) * inv, n - i);
+    const float inv = 1.0f / VSUM(vs);
+    for (size_t i = 0; i < n; i += VW) {
+        VLOAD(x, ar + i, n - i);
+        x *= inv;
+        VSTORE(ar + i, x, n - i);
+    }
 }
 
 /* dpr[0, n) = ar * (dar - sum_j ar_j dar_j): the softmax's backward over one row */
-static void softmax_row_backward(float *dpr, const float *ar, const float *dar, size_t n)
+ALWAYS_INLINE void softmax_row_backward(float *dpr, const float *ar, const float *dar, size_t n)
 {
-    v4f vd = {0};
-    for (size_t i = 0; i < n; i += 4)
-        vd += v4_load(ar + i, n - i) * v4_load(dar + i, n - i);
-    const float dot = v4_sum(vd);
-    for (size_t i = 0; i < n; i += 4)
-        v4_store(dpr + i, v4_load(ar + i, n - i) * (v4_load(dar + i, n - i) - dot), n - i);
+    vf vd = {0}, a, d;
+    for (size_t i = 0; i < n; i += VW) {
+        VLOAD(a, ar + i, n - i);
+        VLOAD(d, dar + i, n - i);
+        vd += a * d;
+    }
+    const float dot = VSUM(vd);
+    for (size_t i = 0; i < n; i += VW) {
+        VLOAD(a, ar + i, n - i);
+        VLOAD(d, dar + i, n - i);
+        a *= d - dot;
+        VSTORE(dpr + i, a, n - i);
+    }
 }
 
 /* One item per (sequence, head), single-threaded OpenBLAS inside. Causality is used in
  * blocks of ATT_BLOCK queries: block [t0, t1) needs keys [0, t1) only, so the GEMMs skip
- * most of the masked upper triangle, which is then written as zeros. */
+ * most of the masked upper triangle, which is then written as zeros.
+ *
+ * The scores and the backward's dL/dscores and dL/datt are scratch unless the caller asks
+ * for them (the layer tests compare them with PyTorch): then each thread reuses one buffer of
+ * its own, ATT_BLOCK x T rows of scores in the forward and T x T plus ATT_BLOCK x T in the
+ * backward, which stay in its cache instead of streaming B NH T^2 floats through memory. */
 enum { ATT_BLOCK = 64 };
 
 typedef struct att_job {
@@ -413,9 +484,23 @@ typedef struct att_job {
     const uint8_t *valid;
     size_t T, C, NH, hs;
     float scale;
+    float *scratch; /* per thread, scratch_n floats each, when preatt or dpreatt is NULL */
+    size_t scratch_n;
 } att_job;
 
-static void att_forward_item(void *ctx, size_t item)
+/* Scratch of `per` floats for each thread run_items will use on n items (tids 0 .. nt - 1).
+ * A few MB at most (T = 512: 1.1 MB a thread); the layers have no error path, and failing to
+ * get it is running out of memory in the middle of a step, so it is fatal. */
+static float *thread_scratch(size_t n, size_t per)
+{
+    size_t nt = (size_t)openblas_get_num_threads();
+    nt = nt < 1 ? 1 : nt < n ? nt : n < 1 ? 1 : n;
+    float *p = core_alloc(nt * per, sizeof(float), "attention scratch");
+    CORE_ASSERT(p != NULL);
+    return p;
+}
+
+SIMD_CLONES static void att_forward_item(void *ctx, size_t item, int tid)
 {
     const att_job *j = ctx;
     const size_t T = j->T, C = j->C, C3 = 3 * C, hs = j->hs, TT = T * T;
@@ -423,22 +508,27 @@ static void att_forward_item(void *ctx, size_t item)
     const uint8_t *ok = j->valid ? j->valid + b * T : NULL;
     const float *q = j->qkv + b * T * C3 + h * hs;
     const float *k = q + C, *v = q + 2 * C;
-    float *pre = j->preatt + item * TT, *a = j->att + item * TT;
+    float *a = j->att + item * TT;
     float *o = j->out + b * T * C + h * hs;
+    float *scratch = j->preatt ? NULL : j->scratch + (size_t)tid * j->scratch_n;
     for (size_t t0 = 0; t0 < T; t0 += ATT_BLOCK) {
         const size_t t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-        /* pre[t0:t1, 0:t1] = scale * q[t0:t1] (m,hs) @ k[0:t1]^T (hs,t1): GEMM M=m, N=t1, K=hs */
+        /* rows t0..t1 of the scores: kept (preatt) or in the thread's scratch */
+        float *pre = scratch ? scratch : j->preatt + item * TT + t0 * T;
+        /* pre[0:m, 0:t1] = scale * q[t0:t1] (m,hs) @ k[0:t1]^T (hs,t1): GEMM M=m, N=t1, K=hs */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)t1, (int)hs,
-                    j->scale, q + t0 * C3, (int)C3, k, (int)C3, 0.0f, pre + t0 * T, (int)T);
+                    j->scale, q + t0 * C3, (int)C3, k, (int)C3, 0.0f, pre, (int)T);
         for (size_t t = t0; t < t1; t++) {
-            float *pr = pre + t * T, *ar = a + t * T;
+            float *pr = pre + (t - t0) * T, *ar = a + t * T;
             if (ok && !ok[t]) {
-                memset(pr, 0, T * sizeof *pr);
+                if (!scratch)
+                    memset(pr, 0, T * sizeof *pr);
                 memset(ar, 0, T * sizeof *ar);
                 continue;
             }
             softmax_row(pr, ar, ok, t + 1);
-            memset(pr + t + 1, 0, (T - t - 1) * sizeof *pr);
+            if (!scratch)
+                memset(pr + t + 1, 0, (T - t - 1) * sizeof *pr);
             memset(ar + t + 1, 0, (T - t - 1) * sizeof *ar);
         }
         /* o[t0:t1] = a[t0:t1, 0:t1] (m,t1) @ v[0:t1] (t1,hs): GEMM M=m, N=hs, K=t1 */
@@ -460,10 +550,16 @@ void train_attention_forward(float *out, float *preatt, float *att, const float 
     att_job j = {.out = out, .preatt = preatt, .att = att, .qkv = qkv, .valid = valid,
                  .T = (size_t)T, .C = (size_t)C, .NH = (size_t)NH, .hs = (size_t)(C / NH),
                  .scale = 1.0f / sqrtf((float)(C / NH))};
-    run_items((size_t)B * (size_t)NH, true, att_forward_item, &j);
+    const size_t n = (size_t)B * (size_t)NH;
+    if (!preatt) {
+        j.scratch_n = (size_t)ATT_BLOCK * (size_t)T;
+        j.scratch = thread_scratch(n, j.scratch_n);
+    }
+    run_items(n, true, att_forward_item, &j);
+    free(j.scratch);
 }
 
-static void att_backward_item(void *ctx, size_t item)
+SIMD_CLONES static void att_backward_item(void *ctx, size_t item, int tid)
 {
     const att_job *j = ctx;
     const size_t T = j->T, C = j->C, C3 = 3 * C, hs = j->hs, TT = T * T;
@@ -471,22 +567,28 @@ static void att_backward_item(void *ctx, size_t item)
     const float *q = j->qkv + off, *k = q + C, *v = q + 2 * C;
     float *dq = j->dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
     const float *a = j->catt + item * TT;
-    float *dpre = j->dpreatt + item * TT, *da = j->datt + item * TT;
+    float *scratch = j->dpreatt ? NULL : j->scratch + (size_t)tid * j->scratch_n;
+    /* dpre (T,T) is read whole by the key blocks below; da only block by block */
+    float *dpre = scratch ? scratch : j->dpreatt + item * TT;
     const float *dy = j->cdout + b * T * C + h * hs;
     const float scale = j->scale;
     /* by query blocks: da, dpre and dq (each dq row is written by one block) */
     for (size_t t0 = 0; t0 < T; t0 += ATT_BLOCK) {
         const size_t t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-        /* da[t0:t1, 0:t1] = dy[t0:t1] (m,hs) @ v[0:t1]^T (hs,t1): GEMM M=m, N=t1, K=hs */
+        float *da = scratch ? scratch + TT : j->datt + item * TT + t0 * T;
+        /* da[0:m, 0:t1] = dy[t0:t1] (m,hs) @ v[0:t1]^T (hs,t1): GEMM M=m, N=t1, K=hs */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)t1, (int)hs,
-                    1.0f, dy + t0 * C, (int)C, v, (int)C3, 0.0f, da + t0 * T, (int)T);
+                    1.0f, dy + t0 * C, (int)C, v, (int)C3, 0.0f, da, (int)T);
         /* softmax: dpre = a * (da - sum_j a_j da_j); 0 wherever a is 0 */
         for (size_t t = t0; t < t1; t++) {
             const float *ar = a + t * T;
-            float *dar = da + t * T, *dpr = dpre + t * T;
+            float *dar = da + (t - t0) * T, *dpr = dpre + t * T;
             softmax_row_backward(dpr, ar, dar, t + 1);
-            memset(dpr + t + 1, 0, (T - t - 1) * sizeof *dpr);
-            memset(dar + t1, 0, (T - t1) * sizeof *dar); /* not computed: masked anyway */
+            /* the GEMMs read dpre up to the block's end: zeros there (the rest of the row
+             * too when it is kept) */
+            memset(dpr + t + 1, 0, ((scratch ? t1 : T) - t - 1) * sizeof *dpr);
+            if (!scratch)
+                memset(dar + t1, 0, (T - t1) * sizeof *dar); /* not computed: masked anyway */
         }
         /* dq[t0:t1] += scale * dpre[t0:t1, 0:t1] (m,t1) @ k[0:t1] (t1,hs): GEMM M=m, N=hs,
          * K=t1 */
@@ -514,11 +616,18 @@ void train_attention_backward(float *dqkv, float *dpreatt, float *datt, const fl
                               int T, int C, int NH)
 {
     CORE_ASSERT(B >= 0 && T > 0 && NH > 0 && C > 0 && C % NH == 0);
+    CORE_ASSERT((dpreatt == NULL) == (datt == NULL));
     (void)valid; /* padding is carried by the zeros that the forward left in att */
     att_job j = {.dqkv = dqkv, .dpreatt = dpreatt, .datt = datt, .qkv = qkv, .cdout = dout,
                  .catt = att, .T = (size_t)T, .C = (size_t)C, .NH = (size_t)NH,
                  .hs = (size_t)(C / NH), .scale = 1.0f / sqrtf((float)(C / NH))};
-    run_items((size_t)B * (size_t)NH, true, att_backward_item, &j);
+    const size_t n = (size_t)B * (size_t)NH;
+    if (!dpreatt) {
+        j.scratch_n = (size_t)T * (size_t)T + (size_t)ATT_BLOCK * (size_t)T;
+        j.scratch = thread_scratch(n, j.scratch_n);
+    }
+    run_items(n, true, att_backward_item, &j);
+    free(j.scratch);
 }
 
 /* ---------------------------------------------------------------- softmax cross-entropy */
@@ -530,7 +639,7 @@ typedef struct xent_job {
     size_t N, V;
 } xent_job;
 
-static void xent_forward_item(void *ctx, size_t item)
+static void xent_forward_item(void *ctx, size_t item, int tid)
 {
     const xent_job *j = ctx;
     const size_t V = j->V, n1 = (item + 1) * ROW_CHUNK < j->N ? (item + 1) * ROW_CHUNK : j->N;
@@ -590,12 +699,17 @@ typedef struct res_job {
     size_t n;
 } res_job;
 
-static void res_forward_item(void *ctx, size_t item)
+SIMD_CLONES static void res_forward_item(void *ctx, size_t item, int tid)
 {
     const res_job *j = ctx;
     const size_t i0 = item * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < j->n ? i0 + ELEM_CHUNK : j->n;
-    for (size_t i = i0; i < i1; i++)
-        j->out[i] = j->a[i] + j->b[i];
+    vf a, b;
+    for (size_t i = i0; i < i1; i += VW) {
+        VLOAD(a, j->a + i, i1 - i);
+        VLOAD(b, j->b + i, i1 - i);
+        a += b;
+        VSTORE(j->out + i, a, i1 - i);
+    }
 }
 
 void train_residual_forward(float *out, const float *a, const float *b, size_t n)
@@ -604,13 +718,19 @@ void train_residual_forward(float *out, const float *a, const float *b, size_t n
     run_items(n_chunks(n, ELEM_CHUNK), false, res_forward_item, &j);
 }
 
-static void res_backward_item(void *ctx, size_t item)
+SIMD_CLONES static void res_backward_item(void *ctx, size_t item, int tid)
 {
     const res_job *j = ctx;
     const size_t i0 = item * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < j->n ? i0 + ELEM_CHUNK : j->n;
-    for (size_t i = i0; i < i1; i++) {
-        j->da[i] += j->dout[i];
-        j->db[i] += j->dout[i];
+    vf g, a;
+    for (size_t i = i0; i < i1; i += VW) {
+        VLOAD(g, j->dout + i, i1 - i);
+        VLOAD(a, j->da + i, i1 - i);
+        a += g;
+        VSTORE(j->da + i, a, i1 - i);
+        VLOAD(a, j->db + i, i1 - i);
+        a += g;
+        VSTORE(j->db + i, a, i1 - i);
     }
 }
 

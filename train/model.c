@@ -96,7 +96,6 @@ struct train_model {
     float *gather, *dgather;   /* (N,max(F,d)) audio frames and their output, packed */
     /* backward scratch */
     float *dres, *dln, *dqkv, *datty, *dfch, *dfchg; /* (N,d), (N,d), (N,3d), (N,d), (N,4d) */
-    float *dpreatt, *datt, *preatt;                  /* (B,NH,T,T) */
     float *dlogits;                                  /* (N,V) */
     float *dpooled, *dplogits;                       /* (B,d), (B,PARA_MAX_CLASSES) */
     float *dpers;                                    /* (B,d) */
@@ -283,9 +282,6 @@ static bool carve_all(train_model *m, carver *c)
     m->datty = carve(c, N, d);
     m->dfch = carve(c, N, 4 * d);
     m->dfchg = carve(c, N, 4 * d);
-    m->dpreatt = carve(c, att, 1);
-    m->datt = carve(c, att, 1);
-    m->preatt = carve(c, att, 1);
     m->dlogits = carve(c, N, V);
     m->dpooled = carve(c, B, d);
     m->dplogits = carve(c, B, PARA_MAX_CLASSES);
@@ -514,7 +510,7 @@ float train_model_forward(train_model *m, const train_batch *b)
         float *xnext = l + 1 < m->L ? m->la[l + 1].x : m->xout;
         train_layernorm_forward(a->ln1, a->ln1m, a->ln1r, a->x, lw->ln1w, lw->ln1b, (int)N, d);
         train_linear_forward(a->qkv, a->ln1, lw->qkvw, lw->qkvb, (int)N, d, 3 * d);
-        train_attention_forward(a->atty, m->preatt, a->att, a->qkv, m->valid, B, T, d, NH);
+        train_attention_forward(a->atty, NULL, a->att, a->qkv, m->valid, B, T, d, NH);
         train_linear_forward(m->dln, a->atty, lw->projw, lw->projb, (int)N, d, d); /* scratch */
         train_residual_forward(a->res2, a->x, m->dln, N * D);
         train_layernorm_forward(a->ln2, a->ln2m, a->ln2r, a->res2, lw->ln2w, lw->ln2b, (int)N, d);
@@ -706,7 +702,7 @@ static void backward(train_model *m, const train_batch *b, const float *dloss, f
         train_linear_backward(m->datty, lg->projw, lg->projb, m->dres, a->atty, lw->projw, (int)N,
                               d, d);
         memset(m->dqkv, 0, N * 3 * D * sizeof(float));
-        train_attention_backward(m->dqkv, m->dpreatt, m->datt, m->datty, a->qkv, a->att, m->valid,
+        train_attention_backward(m->dqkv, NULL, NULL, m->datty, a->qkv, a->att, m->valid,
                                  B, T, d, NH);
         memset(m->dln, 0, N * D * sizeof(float));
         train_linear_backward(m->dln, lg->qkvw, lg->qkvb, m->dqkv, a->ln1, lw->qkvw, (int)N, d,

@@ -53,14 +53,16 @@ void train_gelu_backward(float *dinp, const float *inp, const float *dout, size_
  * last dimension, head h using channels [h*hs, (h+1)*hs) of each, hs = C / NH.
  * valid (B,T) marks real positions (1) and padding (0); NULL means all valid. Query t of
  * sequence b attends to keys t2 <= t with valid[b,t2]; outputs at padded positions are
- * exactly zero, so padding influences nothing. Writes out (B,T,C), preatt (B,NH,T,T):
- * the scaled scores q.k / sqrt(hs) at attended entries and 0 elsewhere, and att
+ * exactly zero, so padding influences nothing. Writes out (B,T,C), preatt (B,NH,T,T) unless
+ * NULL: the scaled scores q.k / sqrt(hs) at attended entries and 0 elsewhere, and att
  * (B,NH,T,T): the softmax over attended entries, 0 elsewhere (rows of padded queries
- * are all 0). */
+ * are all 0). With preatt NULL the scores live in a per-thread scratch (the model's case;
+ * the same out and att bit for bit). */
 void train_attention_forward(float *out, float *preatt, float *att, const float *qkv,
                              const uint8_t *valid, int B, int T, int C, int NH);
 /* Gradient of train_attention_forward, accumulated into dqkv (B,T,3C). dpreatt and datt
- * (B,NH,T,T) are scratch, overwritten (with dL/dpreatt and dL/datt). */
+ * (B,NH,T,T), both given or both NULL, are overwritten with dL/dpreatt and dL/datt; NULL:
+ * per-thread scratch instead (the same dqkv bit for bit). */
 void train_attention_backward(float *dqkv, float *dpreatt, float *datt, const float *dout,
                               const float *qkv, const float *att, const uint8_t *valid, int B,
                               int T, int C, int NH);
