@@ -68,9 +68,9 @@ static int cmd_run(int mode, const char *name, int argc, char **argv)
                    r.accuracy, r.first_accuracy_text, r.accuracy_text, r.first_accuracy_cue,
                    r.accuracy_cue);
         if (mode == RLHF_GRPO)
-            printf("rlhf grpo: mean reward (first 3 steps -> last 3) %.3f -> %.3f, KL to the "
+            printf("rlhf grpo: mean reward (first %d steps -> last %d) %.3f -> %.3f, KL to the "
                    "reference %.4f\n",
-                   r.first_reward, r.last_reward, r.last_kl);
+                   r.reward_window, r.reward_window, r.first_reward, r.last_reward, r.last_kl);
         if (!isnan(r.judge_before))
             printf("rlhf %s: persona consistency (judge) of the reply the model prefers in each "
                    "held-out pair %.3f -> %.3f\n",

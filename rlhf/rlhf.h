@@ -191,8 +191,10 @@ typedef struct rlhf_result {
      * scored higher by a reward model); gen_judge_*: of its greedy replies to held-out
      * contexts (eval.generate of them). NaN when not measured. */
     double judge_before, judge_after, gen_judge_before, gen_judge_after;
-    /* GRPO: mean reward over the first three and the last three steps; the last KL */
+    /* GRPO: mean reward over the run's first and last reward_window steps (10, or half the
+     * steps when the run is shorter than 20); the last step's KL */
     double first_reward, last_reward, last_kl;
+    int reward_window;
 } rlhf_result;
 
 /* Runs mode (RLHF_REWARD, RLHF_DPO, RLHF_GRPO) as cfg says, into OUTPUT/checkpoints/ and

@@ -1107,7 +1107,13 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     const double global = (double)(cfg->batch * cfg->accumulate) *
                           (mode == RLHF_GRPO ? (double)cfg->group : 1.0);
     size_t items[64];
-    double recent[3] = {0, 0, 0}; /* GRPO: the last three steps' mean rewards */
+    /* GRPO: the mean reward over the run's first and last `window` steps (up to 10, at most
+     * half the steps this run makes, so the two do not overlap); recent holds the last ones */
+    enum { REWARD_WINDOW = 10 };
+    double recent[REWARD_WINDOW] = {0};
+    int64_t window = (cfg->max_steps - step) / 2;
+    window = window < 1 ? 1 : window > REWARD_WINDOW ? REWARD_WINDOW : window;
+    res->reward_window = (int)window;
     while (step < cfg->max_steps) {
         const double t0 = core_now();
         const double lr = train_lr_at(step, cfg->warmup, cfg->max_steps, cfg->lr, cfg->min_lr);
@@ -1187,14 +1193,17 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         res->last_loss = tot[K_LOSS] / nn;
         if (step == res->resumed_from + 1)
             res->first_loss = res->last_loss;
-        if (mode == RLHF_GRPO) { /* means over the first and the last three steps */
+        if (mode == RLHF_GRPO) { /* means over the first and the last `window` steps */
             const double rw = tot[K_A] / nn;
             const int64_t k = step - res->resumed_from;
-            recent[(k - 1) % 3] = rw;
-            if (k <= 3)
+            recent[(k - 1) % window] = rw;
+            if (k <= window)
                 res->first_reward = (res->first_reward * (double)(k - 1) + rw) / (double)k;
-            res->last_reward = (recent[0] + (k > 1 ? recent[1] : 0) + (k > 2 ? recent[2] : 0)) /
-                               (double)(k < 3 ? k : 3);
+            const int64_t w = k < window ? k : window;
+            double sum = 0;
+            for (int64_t i = 0; i < w; i++)
+                sum += recent[i];
+            res->last_reward = sum / (double)w;
             res->last_kl = tot[K_D] / nn;
         }
         if (mode == RLHF_REWARD) { /* the scores' mean and std, for normalisation */
