@@ -699,17 +699,23 @@ typedef struct res_job {
     size_t n;
 } res_job;
 
+/* out[0, n) = x + y (out may be x) */
+ALWAYS_INLINE void vec_add(float *out, const float *x, const float *y, size_t n)
+{
+    vf a, b;
+    for (size_t i = 0; i < n; i += VW) {
+        VLOAD(a, x + i, n - i);
+        VLOAD(b, y + i, n - i);
+        a += b;
+        VSTORE(out + i, a, n - i);
+    }
+}
+
 SIMD_CLONES static void res_forward_item(void *ctx, size_t item, int tid)
 {
     const res_job *j = ctx;
     const size_t i0 = item * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < j->n ? i0 + ELEM_CHUNK : j->n;
-    vf a, b;
-    for (size_t i = i0; i < i1; i += VW) {
-        VLOAD(a, j->a + i, i1 - i);
-        VLOAD(b, j->b + i, i1 - i);
-        a += b;
-        VSTORE(j->out + i, a, i1 - i);
-    }
+    vec_add(j->out + i0, j->a + i0, j->b + i0, i1 - i0);
 }
 
 void train_residual_forward(float *out, const float *a, const float *b, size_t n)
@@ -722,16 +728,8 @@ SIMD_CLONES static void res_backward_item(void *ctx, size_t item, int tid)
 {
     const res_job *j = ctx;
     const size_t i0 = item * ELEM_CHUNK, i1 = i0 + ELEM_CHUNK < j->n ? i0 + ELEM_CHUNK : j->n;
-    vf g, a;
-    for (size_t i = i0; i < i1; i += VW) {
-        VLOAD(g, j->dout + i, i1 - i);
-        VLOAD(a, j->da + i, i1 - i);
-        a += g;
-        VSTORE(j->da + i, a, i1 - i);
-        VLOAD(a, j->db + i, i1 - i);
-        a += g;
-        VSTORE(j->db + i, a, i1 - i);
-    }
+    vec_add(j->da + i0, j->da + i0, j->dout + i0, i1 - i0);
+    vec_add(j->db + i0, j->db + i0, j->dout + i0, i1 - i0);
 }
 
 void train_residual_backward(float *da, float *db, const float *dout, size_t n)
