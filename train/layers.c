@@ -33,7 +33,7 @@ typedef float vf __attribute__((vector_size(32)));
 typedef int32_t vi __attribute__((vector_size(32)));
 enum { VW = 8 };
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__)) &&                            \
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__)) &&                        \
     !defined(TROUPE_NO_SIMD_CLONES)
 #define SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -42,23 +42,23 @@ enum { VW = 8 };
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* v = the k <= VW floats at p (the other lanes 0); the first k lanes of v to p */
-#define VLOAD(v, p, k)                                                                             \
-    do {                                                                                           \
-        if ((k) >= VW)                                                                             \
-            memcpy(&(v), (p), sizeof(vf));                                                         \
-        else {                                                                                     \
-            (v) = (vf){0};                                                                         \
-            for (size_t l_ = 0; l_ < (size_t)(k); l_++)                                            \
-                (v)[l_] = (p)[l_];                                                                 \
-        }                                                                                          \
+#define VLOAD(v, p, k)                                                                         \
+    do {                                                                                       \
+        if ((k) >= VW)                                                                         \
+            memcpy(&(v), (p), sizeof(vf));                                                     \
+        else {                                                                                 \
+            (v) = (vf){0};                                                                     \
+            for (size_t l_ = 0; l_ < (size_t)(k); l_++)                                        \
+                (v)[l_] = (p)[l_];                                                             \
+        }                                                                                      \
     } while (0)
-#define VSTORE(p, v, k)                                                                            \
-    do {                                                                                           \
-        if ((k) >= VW)                                                                             \
-            memcpy((p), &(v), sizeof(vf));                                                         \
-        else                                                                                       \
-            for (size_t l_ = 0; l_ < (size_t)(k); l_++)                                            \
-                (p)[l_] = (v)[l_];                                                                 \
+#define VSTORE(p, v, k)                                                                        \
+    do {                                                                                       \
+        if ((k) >= VW)                                                                         \
+            memcpy((p), &(v), sizeof(vf));                                                     \
+        else                                                                                   \
+            for (size_t l_ = 0; l_ < (size_t)(k); l_++)                                        \
+                (p)[l_] = (v)[l_];                                                             \
     } while (0)
 /* lanes of a where mask (0 or -1 per lane) is set, else of b */
 #define VSELECT(mask, a, b) ((vf)(((vi)(a) & (mask)) | ((vi)(b) & ~(mask))))
@@ -67,22 +67,22 @@ enum { VW = 8 };
 
 /* y = exp(x) to about 1 ulp for x in [-87, 88], clamped outside it (so never inf or 0: users
  * mask what they do not use). reference: Cephes expf, S. L. Moshier. */
-#define VEXP(y, xin)                                                                               \
-    do {                                                                                           \
-        vf x_ = (xin);                                                                             \
-        x_ = VSELECT(x_ > VSPLAT(88.0f), VSPLAT(88.0f), x_);                                       \
-        x_ = VSELECT(x_ < VSPLAT(-87.0f), VSPLAT(-87.0f), x_); /* NaN stays NaN */                 \
-        /* n = round(x / ln 2) by the 1.5 * 2^23 trick (exact here: |x / ln 2| < 2^22) */          \
-        vf n_ = (x_ * 1.44269504088896341f + 12582912.0f) - 12582912.0f;                           \
-        x_ = x_ - n_ * 0.693359375f - n_ * -2.12194440e-4f;                                        \
-        vf p_ = 1.9875691500e-4f * x_ + 1.3981999507e-3f;                                          \
-        p_ = p_ * x_ + 8.3334519073e-3f;                                                           \
-        p_ = p_ * x_ + 4.1665795894e-2f;                                                           \
-        p_ = p_ * x_ + 1.6666665459e-1f;                                                           \
-        p_ = p_ * x_ + 5.0000001201e-1f;                                                           \
-        p_ = p_ * x_ * x_ + x_ + 1.0f;                                                             \
-        vi e_ = (__builtin_convertvector(n_, vi) + 127) << 23;                                     \
-        (y) = p_ * (vf)e_;                                                                         \
+#define VEXP(y, xin)                                                                           \
+    do {                                                                                       \
+        vf x_ = (xin);                                                                         \
+        x_ = VSELECT(x_ > VSPLAT(88.0f), VSPLAT(88.0f), x_);                                   \
+        x_ = VSELECT(x_ < VSPLAT(-87.0f), VSPLAT(-87.0f), x_); /* NaN stays NaN */             \
+        /* n = round(x / ln 2) by the 1.5 * 2^23 trick (exact here: |x / ln 2| < 2^22) */      \
+        vf n_ = (x_ * 1.44269504088896341f + 12582912.0f) - 12582912.0f;                       \
+        x_ = x_ - n_ * 0.693359375f - n_ * -2.12194440e-4f;                                    \
+        vf p_ = 1.9875691500e-4f * x_ + 1.3981999507e-3f;                                      \
+        p_ = p_ * x_ + 8.3334519073e-3f;                                                       \
+        p_ = p_ * x_ + 4.1665795894e-2f;                                                       \
+        p_ = p_ * x_ + 1.6666665459e-1f;                                                       \
+        p_ = p_ * x_ + 5.0000001201e-1f;                                                       \
+        p_ = p_ * x_ * x_ + x_ + 1.0f;                                                         \
+        vi e_ = (__builtin_convertvector(n_, vi) + 127) << 23;                                 \
+        (y) = p_ * (vf)e_;                                                                     \
     } while (0)
 
 /* ---------------------------------------------------------------- threads */
@@ -138,7 +138,8 @@ static size_t n_chunks(size_t n, size_t chunk)
 /* Column sums of x (N,C) over rows, for columns [c0, c1) (c1 - c0 <= COL_CHUNK), each added
  * once to out: row by row into a local, so the summation order is rows 0..N-1 whatever the
  * split, and the inner loop runs along memory. */
-ALWAYS_INLINE void colsum_add(float *out, const float *x, size_t N, size_t C, size_t c0, size_t c1)
+ALWAYS_INLINE void colsum_add(float *out, const float *x, size_t N, size_t C, size_t c0,
+                              size_t c1)
 {
     vf acc[COL_CHUNK / VW] = {{0}}, v;
     const size_t w = c1 - c0;
@@ -255,14 +256,8 @@ void train_layernorm_forward(float *out, float *mean, float *rstd, const float *
                              const float *weight, const float *bias, int N, int C)
 {
     CORE_ASSERT(N >= 0 && C > 0);
-    ln_job j = {.out = out,
-                .mean = mean,
-                .rstd = rstd,
-                .inp = inp,
-                .weight = weight,
-                .bias = bias,
-                .N = (size_t)N,
-                .C = (size_t)C};
+    ln_job j = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .weight = weight,
+                .bias = bias, .N = (size_t)N, .C = (size_t)C};
     run_items(n_chunks((size_t)N, ROW_CHUNK), false, ln_forward_item, &j);
 }
 
@@ -332,16 +327,8 @@ void train_layernorm_backward(float *dinp, float *dweight, float *dbias, const f
     /* dinp = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * weight
      * (reference: llm.c layernorm_backward). The parameter gradients sum over rows in column
      * chunks, each element getting a single addition (see the file comment). */
-    ln_job j = {.dinp = dinp,
-                .dweight = dweight,
-                .dbias = dbias,
-                .inp = inp,
-                .weight = weight,
-                .dout = dout,
-                .cmean = mean,
-                .crstd = rstd,
-                .N = (size_t)N,
-                .C = (size_t)C};
+    ln_job j = {.dinp = dinp, .dweight = dweight, .dbias = dbias, .inp = inp, .weight = weight,
+                .dout = dout, .cmean = mean, .crstd = rstd, .N = (size_t)N, .C = (size_t)C};
     run_items(n_chunks((size_t)N, ROW_CHUNK) + n_chunks((size_t)C, COL_CHUNK), false,
               ln_backward_item, &j);
 }
@@ -416,13 +403,13 @@ ALWAYS_INLINE bool all_valid(const uint8_t *ok)
 }
 
 /* m = the lanes i..i+VW-1 that are below n and attended (ok NULL: all): -1, else 0 */
-#define ATT_LANES(m, ok, i, n)                                                                     \
-    do {                                                                                           \
-        if ((i) + VW <= (n) && (!(ok) || all_valid((ok) + (i))))                                   \
-            (m) = (vi){0} - 1;                                                                     \
-        else                                                                                       \
-            for (size_t l_ = 0; l_ < VW; l_++)                                                     \
-                (m)[l_] = (i) + l_ < (n) && (!(ok) || (ok)[(i) + l_]) ? -1 : 0;                    \
+#define ATT_LANES(m, ok, i, n)                                                                 \
+    do {                                                                                       \
+        if ((i) + VW <= (n) && (!(ok) || all_valid((ok) + (i))))                               \
+            (m) = (vi){0} - 1;                                                                 \
+        else                                                                                   \
+            for (size_t l_ = 0; l_ < VW; l_++)                                                 \
+                (m)[l_] = (i) + l_ < (n) && (!(ok) || (ok)[(i) + l_]) ? -1 : 0;                \
     } while (0)
 
 /* Softmax of the scores pr[0, n) over the keys ok marks (NULL: all) into ar; at the other
@@ -560,15 +547,8 @@ void train_attention_forward(float *out, float *preatt, float *att, const float 
                              const uint8_t *valid, int B, int T, int C, int NH)
 {
     CORE_ASSERT(B >= 0 && T > 0 && NH > 0 && C > 0 && C % NH == 0);
-    att_job j = {.out = out,
-                 .preatt = preatt,
-                 .att = att,
-                 .qkv = qkv,
-                 .valid = valid,
-                 .T = (size_t)T,
-                 .C = (size_t)C,
-                 .NH = (size_t)NH,
-                 .hs = (size_t)(C / NH),
+    att_job j = {.out = out, .preatt = preatt, .att = att, .qkv = qkv, .valid = valid,
+                 .T = (size_t)T, .C = (size_t)C, .NH = (size_t)NH, .hs = (size_t)(C / NH),
                  .scale = 1.0f / sqrtf((float)(C / NH))};
     const size_t n = (size_t)B * (size_t)NH;
     if (!preatt) {
@@ -597,8 +577,8 @@ SIMD_CLONES static void att_backward_item(void *ctx, size_t item, int tid)
         const size_t t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
         float *da = scratch ? scratch + TT : j->datt + item * TT + t0 * T;
         /* da[0:m, 0:t1] = dy[t0:t1] (m,hs) @ v[0:t1]^T (hs,t1): GEMM M=m, N=t1, K=hs */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)t1, (int)hs, 1.0f,
-                    dy + t0 * C, (int)C, v, (int)C3, 0.0f, da, (int)T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)t1, (int)hs,
+                    1.0f, dy + t0 * C, (int)C, v, (int)C3, 0.0f, da, (int)T);
         /* softmax: dpre = a * (da - sum_j a_j da_j); 0 wherever a is 0 */
         for (size_t t = t0; t < t1; t++) {
             const float *ar = a + t * T;
@@ -621,12 +601,13 @@ SIMD_CLONES static void att_backward_item(void *ctx, size_t item, int tid)
         const size_t s1 = s0 + ATT_BLOCK < T ? s0 + ATT_BLOCK : T;
         const int M = (int)(s1 - s0), K = (int)(T - s0);
         /* dv[s0:s1] += a[s0:T, s0:s1]^T (m,K) @ dy[s0:T] (K,hs): GEMM M=m, N=hs, K=T-s0 */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, (int)hs, K, 1.0f, a + s0 * T + s0,
-                    (int)T, dy + s0 * C, (int)C, 1.0f, dv + s0 * C3, (int)C3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, (int)hs, K, 1.0f,
+                    a + s0 * T + s0, (int)T, dy + s0 * C, (int)C, 1.0f, dv + s0 * C3, (int)C3);
         /* dk[s0:s1] += scale * dpre[s0:T, s0:s1]^T (m,K) @ q[s0:T] (K,hs): GEMM M=m, N=hs,
          * K=T-s0 */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, (int)hs, K, scale,
-                    dpre + s0 * T + s0, (int)T, q + s0 * C3, (int)C3, 1.0f, dk + s0 * C3, (int)C3);
+                    dpre + s0 * T + s0, (int)T, q + s0 * C3, (int)C3, 1.0f, dk + s0 * C3,
+                    (int)C3);
     }
 }
 
@@ -637,17 +618,9 @@ void train_attention_backward(float *dqkv, float *dpreatt, float *datt, const fl
     CORE_ASSERT(B >= 0 && T > 0 && NH > 0 && C > 0 && C % NH == 0);
     CORE_ASSERT((dpreatt == NULL) == (datt == NULL));
     (void)valid; /* padding is carried by the zeros that the forward left in att */
-    att_job j = {.dqkv = dqkv,
-                 .dpreatt = dpreatt,
-                 .datt = datt,
-                 .qkv = qkv,
-                 .cdout = dout,
-                 .catt = att,
-                 .T = (size_t)T,
-                 .C = (size_t)C,
-                 .NH = (size_t)NH,
-                 .hs = (size_t)(C / NH),
-                 .scale = 1.0f / sqrtf((float)(C / NH))};
+    att_job j = {.dqkv = dqkv, .dpreatt = dpreatt, .datt = datt, .qkv = qkv, .cdout = dout,
+                 .catt = att, .T = (size_t)T, .C = (size_t)C, .NH = (size_t)NH,
+                 .hs = (size_t)(C / NH), .scale = 1.0f / sqrtf((float)(C / NH))};
     const size_t n = (size_t)B * (size_t)NH;
     if (!dpreatt) {
         j.scratch_n = (size_t)T * (size_t)T + (size_t)ATT_BLOCK * (size_t)T;
@@ -696,12 +669,8 @@ void train_softmax_xent_forward(float *losses, float *probs, const float *logits
                                 const int32_t *targets, int N, int V)
 {
     CORE_ASSERT(N >= 0 && V > 0);
-    xent_job j = {.losses = losses,
-                  .probs = probs,
-                  .logits = logits,
-                  .targets = targets,
-                  .N = (size_t)N,
-                  .V = (size_t)V};
+    xent_job j = {.losses = losses, .probs = probs, .logits = logits, .targets = targets,
+                  .N = (size_t)N, .V = (size_t)V};
     run_items(n_chunks((size_t)N, ROW_CHUNK), false, xent_forward_item, &j);
 }
 
