@@ -111,15 +111,23 @@ static void item_range(void *arg, size_t begin, size_t end, int tid)
 /* Runs fn(ctx, i) for i in [0, n) on as many threads as OpenBLAS is set to use (the trainer's
  * `threads`). With `blas` set, fn calls cblas itself: OpenBLAS runs on one thread inside our
  * threads (as persona/matrix.c does) and gets its setting back after. */
+/* The threads run_items uses for n items: its items see tids 0 .. that - 1 */
+static size_t items_threads(size_t n)
+{
+    const int nt = openblas_get_num_threads();
+    return nt > 1 && n > 1 ? ((size_t)nt < n ? (size_t)nt : n) : 1;
+}
+
 static void run_items(size_t n, bool blas, item_fn fn, void *ctx)
 {
     item_job j = {fn, ctx, n, 0};
-    int nt = openblas_get_num_threads();
-    if (nt > 1 && n > 1) {
+    const size_t threads = items_threads(n);
+    if (threads > 1) {
+        const int nt = openblas_get_num_threads();
         if (blas)
             openblas_set_num_threads(1);
         /* on failure the threads that started have finished; the drain below does the rest */
-        (void)core_parallel_for((size_t)nt < n ? (size_t)nt : n, nt, item_range, &j);
+        (void)core_parallel_for(threads, nt, item_range, &j);
         if (blas)
             openblas_set_num_threads(nt);
     }
@@ -488,14 +496,14 @@ typedef struct att_job {
     size_t scratch_n;
 } att_job;
 
-/* Scratch of `per` floats for each thread run_items will use on n items (tids 0 .. nt - 1).
- * A few MB at most (T = 512: 1.1 MB a thread); the layers have no error path, and failing to
- * get it is running out of memory in the middle of a step, so it is fatal. */
+/* Scratch of `per` floats for each thread run_items will use on n items. A few MB at most
+ * (T = 512: 1.1 MB a thread), allocated per call: after the first, glibc serves it from the
+ * heap without new page faults (measured: about 9 minor faults a call). The layers have no
+ * error path, and failing to get it is running out of memory in the middle of a step, so it
+ * is fatal. */
 static float *thread_scratch(size_t n, size_t per)
 {
-    size_t nt = (size_t)openblas_get_num_threads();
-    nt = nt < 1 ? 1 : nt < n ? nt : n < 1 ? 1 : n;
-    float *p = core_alloc(nt * per, sizeof(float), "attention scratch");
+    float *p = core_alloc(items_threads(n) * per, sizeof(float), "attention scratch");
     CORE_ASSERT(p != NULL);
     return p;
 }
