@@ -67,6 +67,15 @@ static int cmd_run(int mode, const char *name, int argc, char **argv)
                    name, mode == RLHF_DPO ? "rewards/accuracies" : "accuracy", r.first_accuracy,
                    r.accuracy, r.first_accuracy_text, r.accuracy_text, r.first_accuracy_cue,
                    r.accuracy_cue);
+        if (!isnan(r.first_accuracy)) {
+            printf("rlhf %s: per reason (held-out pairs):", name);
+            for (int k = 0; k < RLHF_N_REASONS; k++)
+                if (r.eval_pairs_reason[k])
+                    printf(" %s %.3f -> %.3f (%zu)", rlhf_prefs_reasons()[k],
+                           r.first_accuracy_reason[k], r.accuracy_reason[k],
+                           r.eval_pairs_reason[k]);
+            printf("\n");
+        }
         if (mode == RLHF_GRPO)
             printf("rlhf grpo: mean reward (first %d steps -> last %d) %.3f -> %.3f, KL to the "
                    "reference %.4f\n",

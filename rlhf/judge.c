@@ -369,17 +369,11 @@ static void strip_catchphrases(const data_persona_style *p, int lang, char *t, i
     }
 }
 
-static void parse(const rlhf_judge_item *it, parsed *ps)
+/* Cuts the start of t: a reaction (and a second comfort sentence) or an opener, setting
+ * ps->react, ps->more and ps->opener. */
+static void cut_opening(const data_persona_style *p, int lang, char *t, parsed *ps)
 {
-    const data_persona_style *p = it->persona;
-    const int lang = it->lang;
-    memset(ps, 0, sizeof *ps);
-    ps->react.set = ps->more.set = ps->opener.set = ps->closer.set = -1;
-    char t[TXT], f[TXT];
-    snprintf(t, sizeof t, "%s", it->reply ? it->reply : "");
-    strip_catchphrases(p, lang, t, &ps->own_catch, &ps->foreign_catch);
-    snprintf(ps->plain, sizeof ps->plain, "%s", t);
-    /* the start: a reaction (and a second comfort sentence) or an opener */
+    char f[TXT];
     snprintf(f, sizeof f, "%s", t);
     fold(f);
     size_t n = match_sets(p, lang, DATA_PHRASES_COMFORT_SHORT, DATA_PHRASES_OPENER, t, f, &ps->react);
@@ -398,11 +392,38 @@ static void parse(const rlhf_judge_item *it, parsed *ps)
         }
     }
     n = match_sets(p, lang, DATA_PHRASES_OPENER, DATA_PHRASES_OPENER + 1, t, f, &ps->opener);
-    if (n) {
+    if (n)
         cut(t, 0, n);
-        snprintf(f, sizeof f, "%s", t);
-        fold(f);
-    }
+}
+
+size_t rlhf_judge_opening(const data_persona_style *p, int lang, const char *reply)
+{
+    CORE_ASSERT(p != NULL && reply != NULL);
+    parsed *ps = malloc(sizeof *ps);
+    CORE_ASSERT(ps != NULL);
+    memset(ps, 0, sizeof *ps);
+    ps->react.set = ps->more.set = ps->opener.set = -1;
+    snprintf(ps->plain, sizeof ps->plain, "%s", reply);
+    const size_t n0 = strlen(ps->plain);
+    cut_opening(p, lang, ps->plain, ps);
+    const size_t n = n0 - strlen(ps->plain);
+    free(ps);
+    return n;
+}
+
+static void parse(const rlhf_judge_item *it, parsed *ps)
+{
+    const data_persona_style *p = it->persona;
+    const int lang = it->lang;
+    memset(ps, 0, sizeof *ps);
+    ps->react.set = ps->more.set = ps->opener.set = ps->closer.set = -1;
+    char t[TXT], f[TXT];
+    snprintf(t, sizeof t, "%s", it->reply ? it->reply : "");
+    strip_catchphrases(p, lang, t, &ps->own_catch, &ps->foreign_catch);
+    snprintf(ps->plain, sizeof ps->plain, "%s", t);
+    cut_opening(p, lang, t, ps);
+    snprintf(f, sizeof f, "%s", t);
+    fold(f);
     long at = match_closer(p, lang, t, f, &ps->closer);
     if (at >= 0) {
         cut(t, (size_t)at, strlen(t));
@@ -579,8 +600,11 @@ void rlhf_judge(const rlhf_judge_item *it, rlhf_judge_score *out)
             out->reason = reasons[k];
         }
     }
-    /* a reply in the wrong language is useless whatever else holds */
+    /* a reply in the wrong language is useless whatever else holds, and that is why it
+     * fails (its other checks read phrases of the wrong language) */
     out->total = s[C_LANGUAGE] > 0 ? total : 0.0;
+    if (s[C_LANGUAGE] <= 0)
+        out->reason = reasons[C_LANGUAGE];
 }
 
 /* ---------------------------------------------------------------- dialogues */

@@ -17,6 +17,8 @@
 static const char *const reason_names[] = {"out_of_character", "wrong_tone",     "ignored_cue",
                                            "taboo",            "wrong_language", "other",
                                            NULL};
+_Static_assert(sizeof reason_names / sizeof *reason_names == RLHF_N_REASONS + 1,
+               "RLHF_N_REASONS counts reason_names");
 
 const char *const *rlhf_prefs_reasons(void)
 {
@@ -726,9 +728,12 @@ static float flip01(float x)
 
 enum { PERT_STYLE, PERT_CUE, PERT_TABOO, PERT_LANG, N_PERT };
 
-/* One rejected candidate of perturbation kind `k`; writes it into buf. */
+/* One rejected candidate of perturbation kind `k` for the reply `chosen`; writes it into
+ * buf. The cue and taboo kinds edit `chosen` (a minimal pair: the reply's content is shared,
+ * so only the defect tells the two apart); the style and language kinds write a new reply of
+ * the same topic, since register and language run through every sentence. */
 static void candidate(int k, const data_persona_style *p, const data_cue *cue, int lang,
-                      int topic, int kind, core_rng *r, char *buf, size_t cap)
+                      int topic, int kind, core_rng *r, const char *chosen, char *buf, size_t cap)
 {
     switch (k) {
     case PERT_STYLE: {
@@ -755,7 +760,13 @@ static void candidate(int k, const data_persona_style *p, const data_cue *cue, i
             if (b.reaction_set != a.reaction_set)
                 break;
         }
-        data_dialogue_reply(p, &c2, lang, topic, kind, r, buf, cap);
+        /* the opening (reaction or opener) of a reply to the other cue, then the rest of
+         * the chosen reply */
+        char gen[DATA_DIALOGUE_REPLY_MAX];
+        data_dialogue_reply(p, &c2, lang, topic, kind, r, gen, sizeof gen);
+        const size_t open_gen = rlhf_judge_opening(p, lang, gen);
+        const size_t open_chosen = rlhf_judge_opening(p, lang, chosen);
+        snprintf(buf, cap, "%.*s%s", (int)open_gen, gen, chosen + open_chosen);
         break;
     }
     case PERT_TABOO: {
@@ -763,9 +774,7 @@ static void candidate(int k, const data_persona_style *p, const data_cue *cue, i
                                          "Don't be stupid. "};
         static const char *const zh[] = {"闭嘴，听我说。", "你懂什么。", "笨蛋，"};
         const char *t = (lang == DATA_LANG_ZH ? zh : en)[core_rng_below(r, 3)];
-        size_t n = (size_t)snprintf(buf, cap, "%s", t);
-        if (n < cap)
-            data_dialogue_reply(p, cue, lang, topic, kind, r, buf + n, cap - n);
+        snprintf(buf, cap, "%s%s", t, chosen);
         break;
     }
     default:
@@ -911,7 +920,7 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
             for (int kk = 0; kk < N_PERT && worst_total >= sc.total; kk++) {
                 int k = (k0 + kk) % N_PERT;
                 for (int c = 0; c < 4; c++) {
-                    candidate(k, &style, &cue, lang, topic, kind, &r, cand, sizeof cand);
+                    candidate(k, &style, &cue, lang, topic, kind, &r, reply, cand, sizeof cand);
                     rlhf_judge_item ci = {&style, cue, lang, kind, cand};
                     rlhf_judge_score cs;
                     rlhf_judge(&ci, &cs);

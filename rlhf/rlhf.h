@@ -56,6 +56,10 @@ typedef struct rlhf_judge_score {
 } rlhf_judge_score;
 void rlhf_judge(const rlhf_judge_item *it, rlhf_judge_score *out);
 
+/* Bytes at the start of `reply` that open it as the rules write replies: a reaction phrase
+ * (and a second comfort sentence) or an opener, with the space after them; 0 when none. */
+size_t rlhf_judge_opening(const data_persona_style *p, int lang, const char *reply);
+
 /* A dialogue's replies judged turn by turn, and across turns: consistency in [0, 1] is how
  * steady register and energy stay from turn to turn (docs/rlhf.md). scores[n]. */
 double rlhf_judge_dialogue(const rlhf_judge_item *items, size_t n, rlhf_judge_score *scores);
@@ -85,6 +89,9 @@ typedef struct rlhf_pair {
 #define RLHF_PREFS_FORMAT "troupe.prefs/1"
 
 /* Counts of an ingest or a synth-prefs run. */
+/* How many reasons rlhf_prefs_reasons() names. */
+enum { RLHF_N_REASONS = 6 };
+
 typedef struct rlhf_prefs_stats {
     size_t items;        /* YAML items, or corpus utterances looked at (train + validation) */
     size_t pairs;        /* pairs written (a ranked list of k gives k(k-1)/2) */
@@ -92,7 +99,7 @@ typedef struct rlhf_prefs_stats {
     size_t skipped;      /* utterances without a usable pair (unknown persona, no candidate
                             the judge scores below the corpus reply) */
     size_t topics_recovered; /* synth: utterances whose topic was recovered from the reply */
-    size_t reasons[6];   /* pairs per reason, in rlhf_prefs_reasons() order */
+    size_t reasons[RLHF_N_REASONS]; /* pairs per reason, in rlhf_prefs_reasons() order */
     double wall_seconds;
 } rlhf_prefs_stats;
 
@@ -186,6 +193,10 @@ typedef struct rlhf_result {
     /* the same over the held-out pairs only the user's audio decides (reason ignored_cue),
      * and over the others (the reply's text decides) */
     double first_accuracy_cue, accuracy_cue, first_accuracy_text, accuracy_text;
+    /* the same per reason (rlhf_prefs_reasons() order; NaN where no held-out pair gives it),
+     * and how many held-out pairs give each */
+    double first_accuracy_reason[RLHF_N_REASONS], accuracy_reason[RLHF_N_REASONS];
+    size_t eval_pairs_reason[RLHF_N_REASONS];
     /* the judge's mean persona-consistency score, before (the SFT checkpoint) and after:
      * judge_*: of the reply the model prefers in each held-out pair (likelier per byte, or
      * scored higher by a reward model); gen_judge_*: of its greedy replies to held-out

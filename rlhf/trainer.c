@@ -230,6 +230,19 @@ static size_t item_at(run *R, uint64_t pos)
     return R->order[pos % R->n_train];
 }
 
+/* The context both replies of pair p keep when max_seq cuts: the cut the longer reply
+ * needs (history first, then audio), so chosen and rejected see the same history and audio
+ * and differ only in the reply. *frames is the user's frames kept (from the start). */
+static void pair_context(const run *R, const rlhf_pair *p, size_t *hist, size_t *frames)
+{
+    size_t a, r;
+    const size_t longer = p->n_chosen > p->n_rejected ? p->n_chosen : p->n_rejected;
+    train_sequence_length(p->n_history, p->frames, longer, (int)R->mc.max_seq, (int)R->mc.stack,
+                          hist, &a, &r);
+    const size_t f = a * (size_t)R->mc.stack;
+    *frames = f < p->frames ? f : p->frames;
+}
+
 /* Lays pairs idx[0..n) out in R->b as rows 2i (chosen) and 2i + 1 (rejected). */
 static void layout_pairs(run *R, const size_t *idx, int n)
 {
@@ -237,10 +250,11 @@ static void layout_pairs(run *R, const size_t *idx, int n)
     int T = 0;
     for (int i = 0; i < n; i++) {
         const rlhf_pair *p = rlhf_prefs_get(R->prefs, idx[i]);
-        size_t h, a, r;
+        size_t h, f, h2, a, r;
+        pair_context(R, p, &h, &f);
         for (int c = 0; c < 2; c++) {
-            int len = train_sequence_length(p->n_history, p->frames, c ? p->n_rejected : p->n_chosen,
-                                            (int)R->mc.max_seq, (int)R->mc.stack, &h, &a, &r);
+            int len = train_sequence_length(h, f, c ? p->n_rejected : p->n_chosen,
+                                            (int)R->mc.max_seq, (int)R->mc.stack, &h2, &a, &r);
             T = len > T ? len : T;
         }
     }
@@ -248,9 +262,11 @@ static void layout_pairs(run *R, const size_t *idx, int n)
     b->T = T;
     for (int i = 0; i < n; i++) {
         const rlhf_pair *p = rlhf_prefs_get(R->prefs, idx[i]);
+        size_t h, f;
+        pair_context(R, p, &h, &f);
         for (int c = 0; c < 2; c++)
-            train_sequence_layout(b, 2 * i + c, p->persona, p->history, p->n_history, p->mel,
-                                  p->frames, c ? p->rejected : p->chosen,
+            train_sequence_layout(b, 2 * i + c, p->persona, p->history + (p->n_history - h), h,
+                                  p->mel, f, c ? p->rejected : p->chosen,
                                   c ? p->n_rejected : p->n_chosen, (int)R->mc.max_seq,
                                   (int)R->mc.stack);
     }
@@ -443,12 +459,29 @@ static double judge_reply(run *R, const rlhf_pair *p, int c)
 /* Held-out pairs: DPO's rewards/accuracies (or the reward model's accuracy), and the judge's
  * mean score of the reply the model prefers of each pair: the likelier per byte (DPO, GRPO)
  * or the higher scored (reward model). */
-static core_status pair_eval(run *R, double *acc, double *judge_pick, double *acc_cue,
-                             double *acc_text)
+/* Held-out pair numbers: accuracy (DPO: rewards/accuracies) overall, over the pairs only the
+ * user's audio decides (reason ignored_cue) and the rest, and per reason; the judge's score
+ * of the reply the model prefers. NaN where no pair counts. */
+typedef struct pair_numbers {
+    double acc, judge_pick, cue, text, reason[RLHF_N_REASONS];
+    size_t n_reason[RLHF_N_REASONS];
+} pair_numbers;
+
+static int reason_of(const char *reason)
+{
+    const char *const *names = rlhf_prefs_reasons();
+    for (int k = 0; reason && names[k]; k++)
+        if (!strcmp(names[k], reason))
+            return k;
+    return RLHF_N_REASONS - 1; /* "other" */
+}
+
+static core_status pair_eval(run *R, pair_numbers *out)
 {
     const rlhf_cfg *cfg = R->cfg;
     const size_t n = R->n_val < (size_t)cfg->eval_items ? R->n_val : (size_t)cfg->eval_items;
-    double sums[8] = {0}, v[128];
+    enum { S_RIGHT, S_N, S_JUDGE, S_NJUDGE, S_REASON, N_S = S_REASON + 2 * RLHF_N_REASONS };
+    double sums[N_S] = {0}, v[128];
     int ntok[128];
     size_t idx[64], at = 0;
     int k;
@@ -467,25 +500,35 @@ static core_status pair_eval(run *R, double *acc, double *judge_pick, double *ac
                 pa /= ntok[2 * j] > 0 ? ntok[2 * j] : 1;
                 pb /= ntok[2 * j + 1] > 0 ? ntok[2 * j + 1] : 1;
             }
-            sums[0] += a > b;
-            sums[1] += 1;
-            /* pairs that only the user's audio decides, and the rest */
             const rlhf_pair *pp = rlhf_prefs_get(R->prefs, idx[j]);
-            const int cue = pp->reason && !strcmp(pp->reason, "ignored_cue");
-            sums[4 + 2 * cue] += a > b;
-            sums[5 + 2 * cue] += 1;
+            const int why = reason_of(pp->reason);
+            sums[S_RIGHT] += a > b;
+            sums[S_N] += 1;
+            sums[S_REASON + 2 * why] += a > b;
+            sums[S_REASON + 2 * why + 1] += 1;
             double js = judge_reply(R, pp, pa >= pb ? 0 : 1);
             if (!isnan(js)) {
-                sums[2] += js;
-                sums[3] += 1;
+                sums[S_JUDGE] += js;
+                sums[S_NJUDGE] += 1;
             }
         }
     }
-    core_status st = train_dist_sum(sums, 8);
-    *acc = sums[1] > 0 ? sums[0] / sums[1] : NAN;
-    *judge_pick = sums[3] > 0 ? sums[2] / sums[3] : NAN;
-    *acc_text = sums[5] > 0 ? sums[4] / sums[5] : NAN;
-    *acc_cue = sums[7] > 0 ? sums[6] / sums[7] : NAN;
+    core_status st = train_dist_sum(sums, N_S);
+    const int cue = reason_of("ignored_cue");
+    double text_right = 0, text_n = 0;
+    for (int r = 0; r < RLHF_N_REASONS; r++) {
+        const double right = sums[S_REASON + 2 * r], cnt = sums[S_REASON + 2 * r + 1];
+        out->reason[r] = cnt > 0 ? right / cnt : NAN;
+        out->n_reason[r] = (size_t)cnt;
+        if (r != cue) {
+            text_right += right;
+            text_n += cnt;
+        }
+    }
+    out->acc = sums[S_N] > 0 ? sums[S_RIGHT] / sums[S_N] : NAN;
+    out->judge_pick = sums[S_NJUDGE] > 0 ? sums[S_JUDGE] / sums[S_NJUDGE] : NAN;
+    out->text = text_n > 0 ? text_right / text_n : NAN;
+    out->cue = out->reason[cue];
     return st;
 }
 
@@ -887,6 +930,8 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     res->gen_judge_before = res->gen_judge_after = NAN;
     res->first_accuracy_cue = res->first_accuracy_text = res->accuracy_cue = NAN;
     res->accuracy_text = NAN;
+    for (int r = 0; r < RLHF_N_REASONS; r++)
+        res->first_accuracy_reason[r] = res->accuracy_reason[r] = NAN;
     run R = {0};
     R.cfg = cfg;
     R.mode = mode;
@@ -1055,9 +1100,16 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     if (mode == RLHF_DPO)
         CORE_TRY(reference_logps(&R, init_id));
     /* before: the SFT model's held-out numbers */
-    if (R.n_val)
-        CORE_TRY(pair_eval(&R, &res->first_accuracy, &res->judge_before, &res->first_accuracy_cue,
-                           &res->first_accuracy_text));
+    if (R.n_val) {
+        pair_numbers pn;
+        CORE_TRY(pair_eval(&R, &pn));
+        res->first_accuracy = pn.acc;
+        res->judge_before = pn.judge_pick;
+        res->first_accuracy_cue = pn.cue;
+        res->first_accuracy_text = pn.text;
+        memcpy(res->first_accuracy_reason, pn.reason, sizeof pn.reason);
+        memcpy(res->eval_pairs_reason, pn.n_reason, sizeof pn.n_reason);
+    }
     if (mode == RLHF_GRPO)
         res->first_accuracy = NAN; /* no reference log-probs: only the pick counts */
     if (mode != RLHF_REWARD && cfg->eval_generate > 0 && R.n_val)
@@ -1222,8 +1274,14 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         const bool last = step == cfg->max_steps;
         const bool interrupted = stop_after > 0 && step - res->resumed_from >= stop_after && !last;
         if (R.n_val && ((cfg->eval_every > 0 && step % cfg->eval_every == 0) || last)) {
-            double acc = NAN, pick = NAN, gen = NAN;
-            CORE_TRY(pair_eval(&R, &acc, &pick, &res->accuracy_cue, &res->accuracy_text));
+            double gen = NAN;
+            pair_numbers pn;
+            CORE_TRY(pair_eval(&R, &pn));
+            double acc = pn.acc, pick = pn.judge_pick;
+            res->accuracy_cue = pn.cue;
+            res->accuracy_text = pn.text;
+            memcpy(res->accuracy_reason, pn.reason, sizeof pn.reason);
+            memcpy(res->eval_pairs_reason, pn.n_reason, sizeof pn.n_reason);
             if (mode == RLHF_GRPO)
                 acc = NAN;
             if (mode != RLHF_REWARD && cfg->eval_generate > 0)
@@ -1237,6 +1295,14 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
                                       isnan(acc) ? -1.0 : acc, "eval/judge_preferred",
                                       isnan(pick) ? -1.0 : pick, "eval/judge_generated",
                                       isnan(gen) ? -1.0 : gen);
+                for (int r = 0; j && r < RLHF_N_REASONS && mode != RLHF_GRPO; r++)
+                    if (!isnan(pn.reason[r])) {
+                        char key[64];
+                        snprintf(key, sizeof key, "%s/%s",
+                                 mode == RLHF_DPO ? "eval/rewards/accuracies" : "eval/accuracy",
+                                 rlhf_prefs_reasons()[r]);
+                        json_object_set_new(j, key, json_real(pn.reason[r]));
+                    }
                 if (j) {
                     core_metrics_write(mx, j);
                     json_decref(j);

@@ -1,8 +1,8 @@
 /* Tests of the RLHF runs (rlhf/trainer.c) on a small corpus made here: an SFT checkpoint of
  * the tiny model, synthetic preference pairs labelled by the judge, then the reward model
  * ranks >= 90% of the held-out pairs that the reply's text decides, DPO raises
- * rewards/accuracies and the judge's score of the preferred reply above the SFT
- * checkpoint's and resumes exactly, and GRPO raises the mean reward with the KL to the
+ * rewards/accuracies and the judge's score of its greedy replies to held-out dialogues above
+ * the SFT checkpoint's and resumes exactly, and GRPO raises the mean reward with the KL to the
  * reference bounded.
  * Needs espeak-ng and sox. */
 #include "rlhf/rlhf.h"
@@ -18,7 +18,7 @@ static char tmpdir[256], personas[400], corpus[400], prefs[400], sft[400];
 
 static int setup(void)
 {
-    if (test_train_corpus_n(tmpdir, 80, personas, sizeof personas, corpus, sizeof corpus) != 0)
+    if (test_train_corpus_n(tmpdir, 160, personas, sizeof personas, corpus, sizeof corpus) != 0)
         return 1;
     snprintf(prefs, sizeof prefs, "%s/prefs.h5", tmpdir);
     rlhf_prefs_stats ps;
@@ -64,8 +64,15 @@ static void test_reward_model_ranks_held_out_pairs(void)
            "only the audio decides %.3f), loss %.3f -> %.3f\n",
            r.first_accuracy, r.accuracy, r.accuracy_text, r.accuracy_cue, r.first_loss,
            r.last_loss);
-    /* The tiny model after a short SFT barely hears the cues, so the pairs only the audio
-     * decides (ignored_cue) stay near chance; the others must be ranked right. */
+    printf("    per reason:");
+    for (int k = 0; k < RLHF_N_REASONS; k++)
+        if (r.eval_pairs_reason[k])
+            printf(" %s %.3f (%zu)", rlhf_prefs_reasons()[k], r.accuracy_reason[k],
+                   r.eval_pairs_reason[k]);
+    printf("\n");
+    /* The tiny model's 64 positions leave one audio position after the persona, BOS and
+     * reply, so the pairs only the audio decides (ignored_cue) stay near chance; the others
+     * must be ranked right (docs/rlhf.md: the full issue target is not met). */
     CHECK(r.accuracy_text >= 0.9);
     CHECK(r.accuracy > r.first_accuracy);
     CHECK(r.last_loss < r.first_loss);
@@ -97,8 +104,11 @@ static void test_dpo_raises_rewards_accuracies_and_resumes_exactly(void)
     CHECK(r.accuracy > r.first_accuracy);
     CHECK(r.accuracy >= 0.75);
     CHECK(r.last_loss < r.first_loss);
-    CHECK(r.judge_after > r.judge_before);
+    /* the judge's score of its greedy replies to held-out dialogues rises above the SFT
+     * checkpoint's (the pick between a pair's two replies by likelihood per byte is printed:
+     * the SFT model already picks the chosen one of nearly every text-decided pair) */
     CHECK(!isnan(r.gen_judge_before) && !isnan(r.gen_judge_after));
+    CHECK(r.gen_judge_after > r.gen_judge_before);
     core_cfg_free(&rlhf_dpo_schema, &c);
 
     /* interrupted at step 15 and resumed: the same final state as the whole run */
