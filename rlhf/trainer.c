@@ -456,12 +456,10 @@ static double judge_reply(run *R, const rlhf_pair *p, int c)
     return sc.total;
 }
 
-/* Held-out pairs: DPO's rewards/accuracies (or the reward model's accuracy), and the judge's
- * mean score of the reply the model prefers of each pair: the likelier per byte (DPO, GRPO)
- * or the higher scored (reward model). */
-/* Held-out pair numbers: accuracy (DPO: rewards/accuracies) overall, over the pairs only the
- * user's audio decides (reason ignored_cue) and the rest, and per reason; the judge's score
- * of the reply the model prefers. NaN where no pair counts. */
+/* Held-out pair numbers: DPO's rewards/accuracies (or the reward model's accuracy) overall,
+ * over the pairs only the user's audio decides (reason ignored_cue) and the rest, and per
+ * reason; the judge's mean score of the reply the model prefers of each pair: the likelier
+ * per byte (DPO, GRPO) or the higher scored (reward model). NaN where no pair counts. */
 typedef struct pair_numbers {
     double acc, judge_pick, cue, text, reason[RLHF_N_REASONS];
     size_t n_reason[RLHF_N_REASONS];

@@ -218,7 +218,7 @@ static void test_synth_prefs_pairs_are_ordered_by_the_judge(void)
     if (!p || !pers)
         goto end;
     CHECK_EQ_INT(rlhf_prefs_count(p), s.pairs);
-    int n_reason[6] = {0};
+    int n_reason[RLHF_N_REASONS] = {0}, n_minimal_cue = 0;
     for (size_t i = 0; i < rlhf_prefs_count(p); i++) {
         const rlhf_pair *x = rlhf_prefs_get(p, i);
         data_persona_style style;
@@ -246,7 +246,30 @@ static void test_synth_prefs_pairs_are_ordered_by_the_judge(void)
         CHECK(rlhf_prefs_split(p, i) == 0 || rlhf_prefs_split(p, i) == 1);
         for (int r = 0; rlhf_prefs_reasons()[r]; r++)
             n_reason[r] += !strcmp(x->reason, rlhf_prefs_reasons()[r]);
+        /* minimal pairs: a taboo phrase goes in front of the chosen reply; another cue
+         * swaps only the opening */
+        if (!strcmp(x->reason, "taboo")) {
+            size_t la = strlen(a), lb = strlen(b);
+            CHECK(lb > la && !strcmp(b + lb - la, a));
+        }
+        if (!strcmp(x->reason, "ignored_cue")) {
+            const size_t oa = rlhf_judge_opening(&style, x->lang, a);
+            const size_t ob = rlhf_judge_opening(&style, x->lang, b);
+            n_minimal_cue += !strcmp(a + oa, b + ob) && (oa > 0 || ob > 0);
+        }
     }
+    int n_cue = 0;
+    for (int r = 0; rlhf_prefs_reasons()[r]; r++)
+        if (!strcmp(rlhf_prefs_reasons()[r], "ignored_cue"))
+            n_cue = n_reason[r];
+    printf("    reasons:");
+    for (int r = 0; rlhf_prefs_reasons()[r]; r++)
+        if (n_reason[r])
+            printf(" %s %d", rlhf_prefs_reasons()[r], n_reason[r]);
+    printf("; ignored_cue pairs that differ only in the opening: %d of %d\n", n_minimal_cue,
+           n_cue);
+    CHECK(n_cue > 0);
+    CHECK_EQ_INT(n_minimal_cue, n_cue);
     size_t nc;
     rlhf_prefs_consents(p, &nc);
     CHECK(nc > 0);
