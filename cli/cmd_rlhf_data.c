@@ -34,7 +34,8 @@ static int cmd_synth_prefs(int argc, char **argv)
         "Makes preference pairs for every train and validation utterance of the corpus: chosen "
         "is the\ncorpus reply, rejected the lowest-scored of a few perturbed replies (another "
         "persona's style,\nanother cue, a taboo phrase, the other language) under the "
-        "persona-consistency judge.\nPairs are labelled synthetic, annotator " RLHF_JUDGE_VERSION
+        "persona-consistency judge;\nthe cue and taboo ones edit the corpus reply, so those "
+        "pairs differ only in the defect.\nPairs are labelled synthetic, annotator " RLHF_JUDGE_VERSION
         ", with the recording's consent id\n(docs/rlhf.md).",
         opts, sizeof opts / sizeof *opts, 0, 0,
         "Example:\n  troupe rlhf synth-prefs --corpus corpus --personas personas.h5 -o prefs.h5"};
