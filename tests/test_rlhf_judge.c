@@ -135,6 +135,52 @@ static data_persona_style butler(void)
     return p;
 }
 
+/* rlhf_judge_opening finds the whole opening: a reply with the opening of a reply to
+ * another cue (same persona, topic and turn) has that cue's reaction by the judge, which is
+ * what synth-prefs' minimal cue pairs rely on; a reply with no opening gives 0. */
+static void test_opening_swap_carries_the_reaction(void)
+{
+    core_rng r;
+    core_rng_init(&r, 9, "test.judge.opening");
+    int n = 2000, swapped = 0, bad = 0, none = 0;
+    for (int i = 0; i < n; i++) {
+        data_persona_style p;
+        const char *cps[4];
+        random_style(&r, &p, cps);
+        data_cue c1 = random_cue(&r), c2 = random_cue(&r);
+        int lang = (int)core_rng_below(&r, 2), topic = (int)core_rng_below(&r, 19);
+        int turn = (int)core_rng_below(&r, 3);
+        data_reply_plan a, b;
+        data_dialogue_plan(&p, &c1, turn, &a);
+        data_dialogue_plan(&p, &c2, turn, &b);
+        char r1[DATA_DIALOGUE_REPLY_MAX], r2[DATA_DIALOGUE_REPLY_MAX], x[2 * DATA_DIALOGUE_REPLY_MAX];
+        data_dialogue_reply(&p, &c1, lang, topic, turn, &r, r1, sizeof r1);
+        data_dialogue_reply(&p, &c2, lang, topic, turn, &r, r2, sizeof r2);
+        const size_t o1 = rlhf_judge_opening(&p, lang, r1), o2 = rlhf_judge_opening(&p, lang, r2);
+        if (a.reaction_set < 0 && !a.opener) {
+            none++;
+            bad += o1 != 0;
+        }
+        if (a.reaction_set == b.reaction_set)
+            continue;
+        snprintf(x, sizeof x, "%.*s%s", (int)o2, r2, r1 + o1);
+        rlhf_judge_score s2, s1;
+        rlhf_judge_item it = {&p, c2, lang, turn, x};
+        rlhf_judge(&it, &s2);
+        it.cue = c1;
+        rlhf_judge(&it, &s1);
+        swapped++;
+        if (s2.reaction < 1.0 - 1e-9 || s1.reaction >= 1.0 - 1e-9) {
+            if (bad++ < 5)
+                printf("    %s | %s -> %s (reaction %.2f for the new cue, %.2f for the old)\n",
+                       r1, r2, x, s2.reaction, s1.reaction);
+        }
+    }
+    printf("    %d swaps, %d replies without an opening\n", swapped, none);
+    CHECK(swapped > 500 && none > 50);
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_hand_made_in_character_reply_scores_one(void)
 {
     data_persona_style p = butler();
@@ -300,6 +346,7 @@ int main(void)
 {
     RUN(test_corpus_replies_score_one);
     RUN(test_wrong_style_or_cue_scores_lower);
+    RUN(test_opening_swap_carries_the_reaction);
     RUN(test_hand_made_in_character_reply_scores_one);
     RUN(test_casual_reply_from_formal_persona_is_wrong_tone);
     RUN(test_ignoring_an_angry_user_is_ignored_cue);
