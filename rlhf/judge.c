@@ -370,28 +370,30 @@ static void strip_catchphrases(const data_persona_style *p, int lang, char *t, i
 }
 
 /* Cuts the start of t: a reaction (and a second comfort sentence) or an opener, setting
- * ps->react, ps->more and ps->opener. */
-static void cut_opening(const data_persona_style *p, int lang, char *t, parsed *ps)
+ * react, more and opener (set -1 where none). */
+static void cut_opening(const data_persona_style *p, int lang, char *t, found *react, found *more,
+                        found *opener)
 {
     char f[TXT];
+    more->set = more->reg = -1;
     snprintf(f, sizeof f, "%s", t);
     fold(f);
-    size_t n = match_sets(p, lang, DATA_PHRASES_COMFORT_SHORT, DATA_PHRASES_OPENER, t, f, &ps->react);
-    if (ps->react.set == DATA_PHRASES_COMFORT_MORE) /* not an opening set on its own */
-        ps->react.set = -1, ps->react.reg = -1, n = 0;
+    size_t n = match_sets(p, lang, DATA_PHRASES_COMFORT_SHORT, DATA_PHRASES_OPENER, t, f, react);
+    if (react->set == DATA_PHRASES_COMFORT_MORE) /* not an opening set on its own */
+        react->set = -1, react->reg = -1, n = 0;
     if (n) {
         cut(t, 0, n);
         snprintf(f, sizeof f, "%s", t);
         fold(f);
         n = match_sets(p, lang, DATA_PHRASES_COMFORT_MORE, DATA_PHRASES_COMFORT_MORE + 1, t, f,
-                       &ps->more);
+                       more);
         if (n) {
             cut(t, 0, n);
             snprintf(f, sizeof f, "%s", t);
             fold(f);
         }
     }
-    n = match_sets(p, lang, DATA_PHRASES_OPENER, DATA_PHRASES_OPENER + 1, t, f, &ps->opener);
+    n = match_sets(p, lang, DATA_PHRASES_OPENER, DATA_PHRASES_OPENER + 1, t, f, opener);
     if (n)
         cut(t, 0, n);
 }
@@ -399,16 +401,12 @@ static void cut_opening(const data_persona_style *p, int lang, char *t, parsed *
 size_t rlhf_judge_opening(const data_persona_style *p, int lang, const char *reply)
 {
     CORE_ASSERT(p != NULL && reply != NULL);
-    parsed *ps = malloc(sizeof *ps);
-    CORE_ASSERT(ps != NULL);
-    memset(ps, 0, sizeof *ps);
-    ps->react.set = ps->more.set = ps->opener.set = -1;
-    snprintf(ps->plain, sizeof ps->plain, "%s", reply);
-    const size_t n0 = strlen(ps->plain);
-    cut_opening(p, lang, ps->plain, ps);
-    const size_t n = n0 - strlen(ps->plain);
-    free(ps);
-    return n;
+    char t[TXT];
+    snprintf(t, sizeof t, "%s", reply);
+    const size_t n0 = strlen(t);
+    found react, more, opener;
+    cut_opening(p, lang, t, &react, &more, &opener);
+    return n0 - strlen(t);
 }
 
 static void parse(const rlhf_judge_item *it, parsed *ps)
@@ -421,7 +419,7 @@ static void parse(const rlhf_judge_item *it, parsed *ps)
     snprintf(t, sizeof t, "%s", it->reply ? it->reply : "");
     strip_catchphrases(p, lang, t, &ps->own_catch, &ps->foreign_catch);
     snprintf(ps->plain, sizeof ps->plain, "%s", t);
-    cut_opening(p, lang, t, ps);
+    cut_opening(p, lang, t, &ps->react, &ps->more, &ps->opener);
     snprintf(f, sizeof f, "%s", t);
     fold(f);
     long at = match_closer(p, lang, t, f, &ps->closer);

@@ -25,10 +25,10 @@ const char *const *rlhf_prefs_reasons(void)
     return reason_names;
 }
 
-static int reason_index(const char *r)
+int rlhf_prefs_reason_index(const char *reason)
 {
-    for (int k = 0; reason_names[k]; k++)
-        if (!strcmp(reason_names[k], r))
+    for (int k = 0; reason && reason_names[k]; k++)
+        if (!strcmp(reason_names[k], reason))
             return k;
     return -1;
 }
@@ -550,8 +550,8 @@ core_status rlhf_prefs_ingest(const char *yaml_path, const char *personas_h5, co
             }
         }
         const char *reason = get_str(&c, it, "reason", what, true);
-        if (reason && reason_index(reason) < 0) {
-            const char *s = core_suggest(reason, reason_names, 6);
+        if (reason && rlhf_prefs_reason_index(reason) < 0) {
+            const char *s = core_suggest(reason, reason_names, RLHF_N_REASONS);
             PROBLEM(&c, core_yaml_get(it, "reason"), false,
                     "'%s.reason' is '%s', not one of the known reasons%s%s%s", what, reason,
                     s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
@@ -629,7 +629,7 @@ core_status rlhf_prefs_ingest(const char *yaml_path, const char *personas_h5, co
                 }
                 stats->pairs++;
                 stats->per_split[split]++;
-                stats->reasons[reason_index(reason)]++;
+                stats->reasons[rlhf_prefs_reason_index(reason)]++;
             }
     }
 checked:
@@ -728,12 +728,14 @@ static float flip01(float x)
 
 enum { PERT_STYLE, PERT_CUE, PERT_TABOO, PERT_LANG, N_PERT };
 
-/* One rejected candidate of perturbation kind `k` for the reply `chosen`; writes it into
- * buf. The cue and taboo kinds edit `chosen` (a minimal pair: the reply's content is shared,
- * so only the defect tells the two apart); the style and language kinds write a new reply of
- * the same topic, since register and language run through every sentence. */
+/* One rejected candidate of perturbation kind `k` for the reply `chosen`, whose first
+ * chosen_open bytes are its opening (rlhf_judge_opening); writes it into buf. The cue and
+ * taboo kinds edit `chosen` (a minimal pair: the reply's content is shared, so only the
+ * defect tells the two apart); the style and language kinds write a new reply of the same
+ * topic, since register and language run through every sentence. */
 static void candidate(int k, const data_persona_style *p, const data_cue *cue, int lang,
-                      int topic, int kind, core_rng *r, const char *chosen, char *buf, size_t cap)
+                      int topic, int kind, core_rng *r, const char *chosen, size_t chosen_open,
+                      char *buf, size_t cap)
 {
     switch (k) {
     case PERT_STYLE: {
@@ -765,8 +767,7 @@ static void candidate(int k, const data_persona_style *p, const data_cue *cue, i
         char gen[DATA_DIALOGUE_REPLY_MAX];
         data_dialogue_reply(p, &c2, lang, topic, kind, r, gen, sizeof gen);
         const size_t open_gen = rlhf_judge_opening(p, lang, gen);
-        const size_t open_chosen = rlhf_judge_opening(p, lang, chosen);
-        snprintf(buf, cap, "%.*s%s", (int)open_gen, gen, chosen + open_chosen);
+        snprintf(buf, cap, "%.*s%s", (int)open_gen, gen, chosen + chosen_open);
         break;
     }
     case PERT_TABOO: {
@@ -917,10 +918,12 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
             char cand[DATA_DIALOGUE_REPLY_MAX + 64], worst[DATA_DIALOGUE_REPLY_MAX + 64];
             double worst_total = 2;
             const char *worst_reason = NULL;
+            const size_t reply_open = rlhf_judge_opening(&style, lang, reply);
             for (int kk = 0; kk < N_PERT && worst_total >= sc.total; kk++) {
                 int k = (k0 + kk) % N_PERT;
                 for (int c = 0; c < 4; c++) {
-                    candidate(k, &style, &cue, lang, topic, kind, &r, reply, cand, sizeof cand);
+                    candidate(k, &style, &cue, lang, topic, kind, &r, reply, reply_open, cand,
+                              sizeof cand);
                     rlhf_judge_item ci = {&style, cue, lang, kind, cand};
                     rlhf_judge_score cs;
                     rlhf_judge(&ci, &cs);
@@ -931,7 +934,8 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
                     }
                 }
             }
-            if (worst_total >= sc.total || !worst_reason || reason_index(worst_reason) < 0) {
+            if (worst_total >= sc.total || !worst_reason ||
+                rlhf_prefs_reason_index(worst_reason) < 0) {
                 stats->skipped++;
                 continue;
             }
@@ -967,7 +971,7 @@ core_status rlhf_prefs_synth(const char *corpus_dir, const char *personas_h5, ui
             }
             stats->pairs++;
             stats->per_split[split]++;
-            stats->reasons[reason_index(worst_reason)]++;
+            stats->reasons[rlhf_prefs_reason_index(worst_reason)]++;
         }
         data_shard_free(&s);
     }

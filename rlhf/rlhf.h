@@ -88,10 +88,10 @@ typedef struct rlhf_pair {
 
 #define RLHF_PREFS_FORMAT "troupe.prefs/1"
 
-/* Counts of an ingest or a synth-prefs run. */
 /* How many reasons rlhf_prefs_reasons() names. */
 enum { RLHF_N_REASONS = 6 };
 
+/* Counts of an ingest or a synth-prefs run. */
 typedef struct rlhf_prefs_stats {
     size_t items;        /* YAML items, or corpus utterances looked at (train + validation) */
     size_t pairs;        /* pairs written (a ranked list of k gives k(k-1)/2) */
@@ -106,6 +106,8 @@ typedef struct rlhf_prefs_stats {
 /* The reasons a pair may give, NULL-terminated: out_of_character, wrong_tone, ignored_cue,
  * taboo, wrong_language, other. */
 const char *const *rlhf_prefs_reasons(void);
+/* The index of `reason` in rlhf_prefs_reasons(), -1 when it is none of them (or NULL). */
+int rlhf_prefs_reason_index(const char *reason);
 
 /* Validates the troupe.prefs/1 YAML at yaml_path (docs/rlhf.md) against personas_h5 and
  * writes its pairs to out_h5 (atomically; the user's audio as log-mel frames, every column

@@ -247,14 +247,17 @@ static void pair_context(const run *R, const rlhf_pair *p, size_t *hist, size_t 
 static void layout_pairs(run *R, const size_t *idx, int n)
 {
     train_batch *b = &R->b;
+    enum { MAX_PAIRS = 64 };
+    CORE_ASSERT(n <= MAX_PAIRS);
+    size_t hist[MAX_PAIRS], frames[MAX_PAIRS];
     int T = 0;
     for (int i = 0; i < n; i++) {
         const rlhf_pair *p = rlhf_prefs_get(R->prefs, idx[i]);
-        size_t h, f, h2, a, r;
-        pair_context(R, p, &h, &f);
+        pair_context(R, p, &hist[i], &frames[i]);
+        size_t h, a, r;
         for (int c = 0; c < 2; c++) {
-            int len = train_sequence_length(h, f, c ? p->n_rejected : p->n_chosen,
-                                            (int)R->mc.max_seq, (int)R->mc.stack, &h2, &a, &r);
+            int len = train_sequence_length(hist[i], frames[i], c ? p->n_rejected : p->n_chosen,
+                                            (int)R->mc.max_seq, (int)R->mc.stack, &h, &a, &r);
             T = len > T ? len : T;
         }
     }
@@ -262,11 +265,9 @@ static void layout_pairs(run *R, const size_t *idx, int n)
     b->T = T;
     for (int i = 0; i < n; i++) {
         const rlhf_pair *p = rlhf_prefs_get(R->prefs, idx[i]);
-        size_t h, f;
-        pair_context(R, p, &h, &f);
         for (int c = 0; c < 2; c++)
-            train_sequence_layout(b, 2 * i + c, p->persona, p->history + (p->n_history - h), h,
-                                  p->mel, f, c ? p->rejected : p->chosen,
+            train_sequence_layout(b, 2 * i + c, p->persona, p->history + (p->n_history - hist[i]),
+                                  hist[i], p->mel, frames[i], c ? p->rejected : p->chosen,
                                   c ? p->n_rejected : p->n_chosen, (int)R->mc.max_seq,
                                   (int)R->mc.stack);
     }
@@ -465,13 +466,14 @@ typedef struct pair_numbers {
     size_t n_reason[RLHF_N_REASONS];
 } pair_numbers;
 
-static int reason_of(const char *reason)
+/* Keeps pair_eval's accuracies in a result's before (first = true) or after fields. */
+static void keep_numbers(rlhf_result *res, const pair_numbers *pn, bool first)
 {
-    const char *const *names = rlhf_prefs_reasons();
-    for (int k = 0; reason && names[k]; k++)
-        if (!strcmp(names[k], reason))
-            return k;
-    return RLHF_N_REASONS - 1; /* "other" */
+    *(first ? &res->first_accuracy_cue : &res->accuracy_cue) = pn->cue;
+    *(first ? &res->first_accuracy_text : &res->accuracy_text) = pn->text;
+    memcpy(first ? res->first_accuracy_reason : res->accuracy_reason, pn->reason,
+           sizeof pn->reason);
+    memcpy(res->eval_pairs_reason, pn->n_reason, sizeof pn->n_reason);
 }
 
 static core_status pair_eval(run *R, pair_numbers *out)
@@ -499,7 +501,8 @@ static core_status pair_eval(run *R, pair_numbers *out)
                 pb /= ntok[2 * j + 1] > 0 ? ntok[2 * j + 1] : 1;
             }
             const rlhf_pair *pp = rlhf_prefs_get(R->prefs, idx[j]);
-            const int why = reason_of(pp->reason);
+            const int k_why = rlhf_prefs_reason_index(pp->reason);
+            const int why = k_why >= 0 ? k_why : RLHF_N_REASONS - 1; /* else "other" */
             sums[S_RIGHT] += a > b;
             sums[S_N] += 1;
             sums[S_REASON + 2 * why] += a > b;
@@ -512,7 +515,7 @@ static core_status pair_eval(run *R, pair_numbers *out)
         }
     }
     core_status st = train_dist_sum(sums, N_S);
-    const int cue = reason_of("ignored_cue");
+    const int cue = rlhf_prefs_reason_index("ignored_cue");
     double text_right = 0, text_n = 0;
     for (int r = 0; r < RLHF_N_REASONS; r++) {
         const double right = sums[S_REASON + 2 * r], cnt = sums[S_REASON + 2 * r + 1];
@@ -1103,10 +1106,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
         CORE_TRY(pair_eval(&R, &pn));
         res->first_accuracy = pn.acc;
         res->judge_before = pn.judge_pick;
-        res->first_accuracy_cue = pn.cue;
-        res->first_accuracy_text = pn.text;
-        memcpy(res->first_accuracy_reason, pn.reason, sizeof pn.reason);
-        memcpy(res->eval_pairs_reason, pn.n_reason, sizeof pn.n_reason);
+        keep_numbers(res, &pn, true);
     }
     if (mode == RLHF_GRPO)
         res->first_accuracy = NAN; /* no reference log-probs: only the pick counts */
@@ -1276,10 +1276,7 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
             pair_numbers pn;
             CORE_TRY(pair_eval(&R, &pn));
             double acc = pn.acc, pick = pn.judge_pick;
-            res->accuracy_cue = pn.cue;
-            res->accuracy_text = pn.text;
-            memcpy(res->accuracy_reason, pn.reason, sizeof pn.reason);
-            memcpy(res->eval_pairs_reason, pn.n_reason, sizeof pn.n_reason);
+            keep_numbers(res, &pn, false);
             if (mode == RLHF_GRPO)
                 acc = NAN;
             if (mode != RLHF_REWARD && cfg->eval_generate > 0)
@@ -1288,17 +1285,16 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
             res->judge_after = pick;
             res->gen_judge_after = gen;
             if (lead) {
-                json_t *j = json_pack("{s:I, s:f, s:f, s:f}", "step", (json_int_t)step,
-                                      mode == RLHF_DPO ? "eval/rewards/accuracies" : "eval/accuracy",
+                const char *acc_key =
+                    mode == RLHF_DPO ? "eval/rewards/accuracies" : "eval/accuracy";
+                json_t *j = json_pack("{s:I, s:f, s:f, s:f}", "step", (json_int_t)step, acc_key,
                                       isnan(acc) ? -1.0 : acc, "eval/judge_preferred",
                                       isnan(pick) ? -1.0 : pick, "eval/judge_generated",
                                       isnan(gen) ? -1.0 : gen);
                 for (int r = 0; j && r < RLHF_N_REASONS && mode != RLHF_GRPO; r++)
                     if (!isnan(pn.reason[r])) {
                         char key[64];
-                        snprintf(key, sizeof key, "%s/%s",
-                                 mode == RLHF_DPO ? "eval/rewards/accuracies" : "eval/accuracy",
-                                 rlhf_prefs_reasons()[r]);
+                        snprintf(key, sizeof key, "%s/%s", acc_key, rlhf_prefs_reasons()[r]);
                         json_object_set_new(j, key, json_real(pn.reason[r]));
                     }
                 if (j) {
