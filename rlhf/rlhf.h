@@ -178,6 +178,7 @@ typedef struct rlhf_cfg {
     int64_t eval_every, eval_items, eval_generate, max_new, ckpt_every, keep_last, threads;
     train_dist_cfg dist;
     double margin, center, para_aux; /* reward */
+    double backbone_lr; /* reward: the backbone's learning rate over optim.lr (0: frozen) */
     char *loss;                   /* dpo: sigmoid | ipo | hinge */
     double beta, label_smoothing; /* dpo; beta is also GRPO's KL weight */
     int64_t group, top_k, iterations, turns, target_len; /* grpo */
@@ -209,6 +210,21 @@ typedef struct rlhf_result {
     double first_reward, last_reward, last_kl;
     int reward_window;
 } rlhf_result;
+
+/* ---------------------------------------------------------------- the reward head
+ * (rlhf/reward_head.c) on the last forward of a model with reward_head set. */
+/* Row `row`'s last position (its EOS). */
+int rlhf_reward_last_pos(const train_batch *b, int row);
+/* The head's linear term w . h + b at position `pos` of row `row` (per-turn rewards). */
+double rlhf_reward_linear(train_model *m, const train_batch *b, int row, int pos);
+/* Each row's score: the linear term at its EOS plus the conditioned term c^T U o (c: the
+ * model's posteriors of the user's cue and the persona's features; o: the mean final hidden
+ * state of the reply's opening and of all of it). */
+void rlhf_reward_scores(train_model *m, const train_batch *b, double *s);
+/* Backward of the scores: g[row] is d objective / d score of each row. Accumulates into the
+ * reward head's gradients and adds the gradient with respect to the final hidden states into
+ * dhidden (B*T*d), for train_model_backward_ext. */
+void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g, float *dhidden);
 
 /* Runs mode (RLHF_REWARD, RLHF_DPO, RLHF_GRPO) as cfg says, into OUTPUT/checkpoints/ and
  * OUTPUT/metrics.jsonl; resume as in train_run. */

@@ -69,6 +69,9 @@ static const core_cfg_field reward_fields[] = {
       "reward centring coefficient: + center (s_c + s_r)^2"),
     F("reward.para_aux", CORE_CFG_REAL, para_aux, 0, 100, NULL, 0,
       "weight of the paralinguistic losses (the user's cue) kept as an auxiliary task"),
+    F("reward.backbone_lr", CORE_CFG_REAL, backbone_lr, 0, 1, NULL, 0,
+      "the learning rate of the SFT model's weights as a fraction of the reward head's "
+      "(optim.lr); 0 keeps them as they are and trains the head alone"),
 };
 static const core_cfg_field dpo_fields[] = {
     COMMON,
@@ -287,37 +290,6 @@ static void layout_pairs(run *R, const size_t *idx, int n)
     }
 }
 
-/* A row's last position (its EOS): where the reward head reads the hidden state. */
-static int last_pos(const train_batch *b, int row)
-{
-    int last = 0;
-    for (int t = 0; t < b->T; t++)
-        if (b->kind[(size_t)row * (size_t)b->T + (size_t)t] != TRAIN_POS_PAD)
-            last = t;
-    return last;
-}
-
-/* The reward head's score of row `row` at position `pos` (a reward model's last forward). */
-static double score_at(train_model *m, const train_batch *b, int row, int pos)
-{
-    const size_t d = (size_t)train_model_config(m)->d_model;
-    const float *w = train_params_get(train_model_params(m), "reward.w");
-    const float *bias = train_params_get(train_model_params(m), "reward.b");
-    const float *h = train_model_hidden(m) + ((size_t)row * (size_t)b->T + (size_t)pos) * d;
-    double v = bias[0];
-    for (size_t k = 0; k < d; k++)
-        v += (double)w[k] * h[k];
-    return v;
-}
-
-/* Reward scores of the last forward of m (a model with a reward head): each row's at its
- * last position (EOS). */
-static void scores(train_model *m, const train_batch *b, double *s)
-{
-    for (int row = 0; row < b->B; row++)
-        s[row] = score_at(m, b, row, last_pos(b, row));
-}
-
 /* The next batch of this rank's share of pairs list[0..n) (list NULL: 0..n-1; pair i is
  * rank i % N's), from *at on: up to `batch` of them into idx, laid out in R->b and run
  * forward. Returns how many; 0 when this rank has none left. */
@@ -487,7 +459,7 @@ static core_status pair_eval(run *R, pair_numbers *out)
     int k;
     while ((k = next_pairs(R, R->val_idx, n, &at, idx)) > 0) {
         if (R->mode == RLHF_REWARD)
-            scores(R->m, &R->b, v);
+            rlhf_reward_scores(R->m, &R->b, v);
         else
             train_model_seq_logps(R->m, &R->b, v, ntok);
         for (int j = 0; j < k; j++) {
@@ -592,13 +564,10 @@ static void pairs_step(run *R, const size_t *items, int n, double global, int64_
         train_model_backward_ext(R->m, b, R->dloss, 0.0f, NULL);
         return;
     }
-    scores(R->m, b, v);
+    rlhf_reward_scores(R->m, b, v);
     const size_t d = (size_t)R->mc.d_model;
     memset(R->dhidden, 0, NT * d * sizeof(float));
-    train_params *G = train_model_grads(R->m);
-    float *gw = train_params_get(G, "reward.w"), *gb = train_params_get(G, "reward.b");
-    const float *w = train_params_get(train_model_params(R->m), "reward.w");
-    const float *hid = train_model_hidden(R->m);
+    double g[128];
     /* the head's gradients first: the backward reports the tail (with the head) as done */
     for (int i = 0; i < n; i++) {
         double gc, gr;
@@ -610,15 +579,11 @@ static void pairs_step(run *R, const size_t *items, int n, double global, int64_
         for (int c = 0; c < 2; c++) {
             sl[K_MIN] = fmin(sl[K_MIN], v[2 * i + c]);
             sl[K_MAX] = fmax(sl[K_MAX], v[2 * i + c]);
-            const double g = (c ? gr : gc) / global;
-            const size_t at = (size_t)(2 * i + c) * (size_t)b->T + (size_t)last_pos(b, 2 * i + c);
-            for (size_t k = 0; k < d; k++) {
-                R->dhidden[at * d + k] = (float)(g * w[k]);
-                gw[k] += (float)(g * hid[at * d + k]);
-            }
-            gb[0] += (float)g;
         }
+        g[2 * i] = gc / global;
+        g[2 * i + 1] = gr / global;
     }
+    rlhf_reward_backward(R->m, b, g, R->dhidden);
     sl[K_N] += n;
     if (last_local)
         train_sync_arm(R->sync, step);
@@ -740,7 +705,7 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
          * layout kept it; the reward is their mean */
         double s[1024];
         train_model_forward(R->rm, b);
-        scores(R->rm, b, s);
+        rlhf_reward_scores(R->rm, b, s);
         const double sd = R->rm_std > 0 ? R->rm_std : 1.0;
         for (int row = 0; row < rows; row++) {
             const rlhf_pair *p = rlhf_prefs_get(R->prefs, items[row / Gn]);
@@ -754,7 +719,7 @@ static core_status rollout(run *R, rollouts *ro, const size_t *items, int n, int
                 if (j < 0 || (size_t)j < nh[row] - kept)
                     continue; /* no such turn, or cut from the history */
                 const int pos = 1 + (int)((size_t)j - (nh[row] - kept));
-                sum += (score_at(R->rm, b, row, pos) - R->rm_mean) / sd;
+                sum += (rlhf_reward_linear(R->rm, b, row, pos) - R->rm_mean) / sd;
                 count++;
             }
             reward[row] += sum / count;
@@ -969,6 +934,10 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
     train_model_init(R.m, (uint64_t)cfg->seed); /* the reward head's start; the rest is loaded */
     train_params *P = train_model_params(R.m), *Gr = train_model_grads(R.m);
     CORE_TRY(train_ckpt_load_init(cfg->init, P, mode == RLHF_REWARD ? "reward." : NULL));
+    /* reward.backbone_lr: the reward head's views, the last of the block, train at optim.lr,
+     * the rest at that times backbone_lr (0: not at all) */
+    const double backbone = mode == RLHF_REWARD ? cfg->backbone_lr : 1.0;
+    const size_t head = backbone != 1.0 ? train_params_find(P, "reward.w")->offset : 0;
     CORE_TRY(train_ckpt_load(cfg->init, NULL, NULL, &init)); /* its lineage */
     file_id(cfg->init, &init_id);
     if (!init_id) {
@@ -1198,6 +1167,8 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
                 }
             }
             CORE_TRY(train_sync_finish(R.sync));
+            if (backbone == 0.0) /* the head's gradients only: the backbone's are dropped */
+                memset(Gr->data, 0, head * sizeof *Gr->data);
             norm = train_grad_norm(Gr);
             if (!isfinite(norm)) {
                 st = CORE_ERR(CORE_ERR_CHECK, "step %lld: gradients not finite (lower optim.lr)",
@@ -1206,7 +1177,16 @@ core_status rlhf_run(int mode, const rlhf_cfg *cfg, const char *config_yaml, con
             }
             if (cfg->grad_clip > 0 && norm > cfg->grad_clip)
                 train_grad_scale(Gr, (float)(cfg->grad_clip / norm));
-            train_adamw_step(&R.opt, P, Gr, lr, &ac);
+            if (backbone == 1.0) {
+                train_adamw_step(&R.opt, P, Gr, lr, &ac);
+            } else { /* the backbone [0, head) and the head [head, count) at their rates */
+                R.opt.step++;
+                if (backbone > 0.0)
+                    train_adamw_update(P, P->data, Gr->data, R.opt.m.data, R.opt.v.data, 0, head,
+                                       R.opt.step, lr * backbone, &ac);
+                train_adamw_update(P, P->data + head, Gr->data + head, R.opt.m.data + head,
+                                   R.opt.v.data + head, head, P->count, R.opt.step, lr, &ac);
+            }
         }
         meta.cursor[0] += (uint64_t)(cfg->batch * cfg->accumulate);
         /* the step's metrics: slots exchanged (one rank per micro-batch) and summed in order */

@@ -187,8 +187,9 @@ typedef struct pairs {
     int n_pairs;
 } pairs;
 
-/* n pairs as 2n rows: rows 2i and 2i + 1 share persona, history and audio; replies differ. */
-static pairs make_pairs(int n, int T, core_rng *r)
+/* n pairs as 2n rows: rows 2i and 2i + 1 share persona, history and `frames` frames of
+ * audio; replies (20 and 33 bytes: longer than the reward head's opening) differ. */
+static pairs make_pairs(int n, int T, int frames, core_rng *r)
 {
     const int B = 2 * n, F = 4 * TRAIN_N_MELS;
     pairs p = {{B, T, calloc((size_t)B, TRAIN_PERSONA_DIM * sizeof(float)),
@@ -198,7 +199,7 @@ static pairs make_pairs(int n, int T, core_rng *r)
                n};
     for (int i = 0; i < n; i++) {
         float persona[TRAIN_PERSONA_DIM], mel[12 * TRAIN_N_MELS];
-        int32_t hist[6], reply[2][10];
+        int32_t hist[6], reply[2][40];
         for (int k = 0; k < TRAIN_PERSONA_DIM; k++)
             persona[k] = (float)core_rng_normal(r);
         for (int k = 0; k < 12 * TRAIN_N_MELS; k++)
@@ -206,10 +207,10 @@ static pairs make_pairs(int n, int T, core_rng *r)
         for (int k = 0; k < 6; k++)
             hist[k] = (int32_t)core_rng_below(r, 256);
         for (int c = 0; c < 2; c++) {
-            for (int k = 0; k < 10; k++)
+            for (int k = 0; k < 40; k++)
                 reply[c][k] = (int32_t)core_rng_below(r, 256);
-            train_sequence_layout(&p.b, 2 * i + c, persona, hist, 6, mel, 12, reply[c],
-                                  (size_t)(7 + 3 * c), T, 4);
+            train_sequence_layout(&p.b, 2 * i + c, persona, hist, 6, mel, (size_t)frames,
+                                  reply[c], (size_t)(20 + 13 * c), T, 4);
         }
     }
     for (int i = 0; i < B * TRAIN_N_HEADS_PARA; i++)
@@ -228,11 +229,8 @@ static void pairs_free(pairs *p)
 }
 
 enum { OBJ_DPO, OBJ_REWARD, OBJ_GRPO };
-static const double ref_logp[4] = {-40.0, -52.0, -45.0, -49.0}; /* a fixed "reference" */
-static const float head_w[32] = {0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.2f, 0.05f, -0.15f,
-                                 0.25f, 0.3f, -0.1f, 0.2f, 0.0f,  -0.3f, 0.4f, 0.1f,
-                                 0.3f, -0.2f, 0.5f, 0.1f, -0.4f, 0.2f, 0.05f, -0.15f,
-                                 0.25f, 0.3f, -0.1f, 0.2f, 0.0f,  -0.3f, 0.4f, 0.1f};
+/* a fixed "reference", near the tiny model's log-probs of 21 and 34 targets at ln(1/260) each */
+static const double ref_logp[4] = {-115.0, -190.0, -119.0, -186.0};
 
 /* The objective of the last forward, and (grad) its gradient into the model's gradients. */
 static double objective(train_model *m, const pairs *p, int which, bool grad)
@@ -259,28 +257,13 @@ static double objective(train_model *m, const pairs *p, int which, bool grad)
             }
         }
     } else if (which == OBJ_REWARD) {
-        /* score = w . h at each row's last position (EOS) */
-        const float *hid = train_model_hidden(m);
-        double s[4];
-        int last[4];
-        for (int row = 0; row < B; row++) {
-            last[row] = 0;
-            for (int t = 0; t < T; t++)
-                if (b->kind[row * T + t] != TRAIN_POS_PAD)
-                    last[row] = t;
-            s[row] = 0;
-            for (int k = 0; k < d; k++)
-                s[row] += (double)head_w[k] * hid[((size_t)row * T + (size_t)last[row]) * d + k];
-        }
-        for (int i = 0; i < p->n_pairs; i++) {
-            double gc, gr;
-            J += rlhf_bradley_terry(s[2 * i], s[2 * i + 1], 0.0, 0.01, &gc, &gr);
-            for (int k = 0; k < d; k++) {
-                dh[((size_t)(2 * i) * T + (size_t)last[2 * i]) * d + k] = (float)(gc * head_w[k]);
-                dh[((size_t)(2 * i + 1) * T + (size_t)last[2 * i + 1]) * d + k] =
-                    (float)(gr * head_w[k]);
-            }
-        }
+        /* the reward head's scores (rlhf/reward_head.c), Bradley-Terry per pair */
+        double s[4], g[4];
+        rlhf_reward_scores(m, b, s);
+        for (int i = 0; i < p->n_pairs; i++)
+            J += rlhf_bradley_terry(s[2 * i], s[2 * i + 1], 0.0, 0.01, &g[2 * i], &g[2 * i + 1]);
+        if (grad)
+            rlhf_reward_backward(m, b, g, dh);
     } else {
         /* GRPO over the 4 rows as one group, the old policy's log-probs those of the first
          * forward (held fixed, as a rollout's are), mean over each sequence's tokens then
@@ -317,43 +300,63 @@ static void test_model_gradients_of_each_objective_equal_finite_differences(void
     const char *sets[] = {"d_model=32", "n_layers=2", "n_heads=2", "max_seq=64"};
     train_model_cfg c;
     CHECK_EQ_INT(core_cfg_load(&train_model_schema, NULL, sets, 4, &c), CORE_OK);
+    c.reward_head = true; /* reward.w, reward.b, reward.cond.w: only the reward objective's */
     train_model *m = NULL;
     CHECK_EQ_INT(train_model_create(&c, 4, &m), CORE_OK);
     train_model_init(m, 5);
     core_rng r;
     core_rng_init(&r, 11, "test.rlhf.pairs");
-    pairs p = make_pairs(2, 40, &r);
+    /* the reward head takes the paralinguistic posteriors as given (no gradient into them):
+     * its pairs have no audio, so the posteriors are the heads' biases alone, and the para.*
+     * tensors are left out of its check */
+    pairs p = make_pairs(2, 64, 12, &r), silent = make_pairs(2, 64, 0, &r);
     train_params *P = train_model_params(m), *Gd = train_model_grads(m);
+    const size_t head = train_params_find(P, "reward.w")->offset;
     static const char *const names[] = {"DPO", "reward", "GRPO"};
     for (int which = 0; which < 3; which++) {
+        const pairs *q = which == OBJ_REWARD ? &silent : &p;
         train_model_zero_grad(m);
-        train_model_forward(m, &p.b);
-        objective(m, &p, which, true);
+        train_model_forward(m, &q->b);
+        objective(m, q, which, true);
         double worst = 0;
-        int checked = 0;
-        for (int k = 0; k < 40; k++) {
-            size_t i = (size_t)core_rng_below(&r, P->count);
+        int checked = 0, in_head = 0;
+        for (int k = 0; k < 60; k++) {
+            /* the reward objective: a third of the draws in its head */
+            size_t i = which == OBJ_REWARD && k % 3 == 0
+                           ? head + (size_t)core_rng_below(&r, P->count - head)
+                           : (size_t)core_rng_below(&r, P->count);
+            if (which == OBJ_REWARD) {
+                const train_param_view *v = P->views;
+                while (!(i >= v->offset && i < v->offset + v->count))
+                    v++;
+                if (!strncmp(v->name, "para.", 5))
+                    continue;
+            }
             float save = P->data[i];
             const float h = 1e-2f;
             P->data[i] = save + h;
-            train_model_forward(m, &p.b);
-            double up = objective(m, &p, which, false);
+            train_model_forward(m, &q->b);
+            double up = objective(m, q, which, false);
             P->data[i] = save - h;
-            train_model_forward(m, &p.b);
-            double down = objective(m, &p, which, false);
+            train_model_forward(m, &q->b);
+            double down = objective(m, q, which, false);
             P->data[i] = save;
             double fd = (up - down) / (2.0 * h), an = Gd->data[i];
             if (fabs(fd) < 1e-6 && fabs(an) < 1e-6)
                 continue; /* a parameter this batch does not reach */
             checked++;
+            in_head += i >= head;
             worst = fmax(worst, fabs(fd - an) / fmax(fabs(fd), 1e-2));
         }
-        printf("    %s through the tiny model: %d parameters, largest relative error %.3g\n",
-               names[which], checked, worst);
+        printf("    %s through the tiny model: %d parameters (%d of the reward head), largest "
+               "relative error %.3g\n",
+               names[which], checked, in_head, worst);
         CHECK(checked >= 10);
+        CHECK(which != OBJ_REWARD || in_head >= 10);
         CHECK(worst < 0.05);
     }
     pairs_free(&p);
+    pairs_free(&silent);
     train_model_free(m);
     core_cfg_free(&train_model_schema, &c);
 }

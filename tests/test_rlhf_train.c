@@ -55,9 +55,10 @@ static bool run_cfg(const core_cfg_schema *schema, const char *out, const char *
 
 static void test_reward_model_ranks_held_out_pairs(void)
 {
-    const char *extra[] = {"max_steps=200", "batch=8", "optim.lr=0.001", "optim.warmup=10"};
+    const char *extra[] = {"max_steps=200", "batch=8", "optim.lr=0.01", "reward.backbone_lr=0.1",
+                           "optim.warmup=10"};
     rlhf_cfg c;
-    CHECK(run_cfg(&rlhf_reward_schema, "reward", extra, 4, &c));
+    CHECK(run_cfg(&rlhf_reward_schema, "reward", extra, 5, &c));
     rlhf_result r;
     CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", NULL, 0, &r), CORE_OK);
     printf("    reward model: held-out accuracy %.3f -> %.3f (pairs the text decides %.3f, pairs "

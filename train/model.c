@@ -172,6 +172,7 @@ static size_t model_specs(const train_model_cfg *c, train_param_spec *sp, char (
     if (c->reward_head) { /* the reward model's head (rlhf reward), last of all */
         ADD(2, 1, d, "reward.w");
         ADD(1, 1, 0, "reward.b");
+        ADD(2, TRAIN_REWARD_COND, 2 * d, "reward.cond.w");
     }
 #undef ADD
     return n;
@@ -211,8 +212,9 @@ static void bind(model_w *w, const train_params *p, int L)
         w->parab[k] = NEXT;
     }
 #undef NEXT
-    /* a reward head (reward.w, reward.b) may follow; the reward model reads it by name */
-    CORE_ASSERT(i == p->n_views || (i + 2 == p->n_views && !strcmp(v[i].name, "reward.w")));
+    /* a reward head (reward.w, reward.b, reward.cond.w) may follow; the reward model reads it
+     * by name */
+    CORE_ASSERT(i == p->n_views || (i + 3 == p->n_views && !strcmp(v[i].name, "reward.w")));
 }
 
 /* Carves `n` floats for each array from the block (bump allocation); on a size overflow
@@ -310,7 +312,7 @@ core_status train_model_create(const train_model_cfg *cfg, int max_B, train_mode
     m->S = (int)cfg->stack;
     m->F = m->S * TRAIN_N_MELS;
     const size_t n_specs =
-        6 + 12 * (size_t)m->L + 2 + 2 * TRAIN_N_HEADS_PARA + (cfg->reward_head ? 2 : 0);
+        6 + 12 * (size_t)m->L + 2 + 2 * TRAIN_N_HEADS_PARA + (cfg->reward_head ? 3 : 0);
     specs = core_alloc(n_specs, sizeof *specs, "model parameter specs");
     names = core_alloc(n_specs, sizeof *names, "model parameter names");
     m->w.layer = core_zalloc((size_t)m->L, sizeof(layer_w), "model layers");
@@ -588,6 +590,7 @@ const float *train_model_logits(const train_model *m, int b, int t)
 
 const float *train_model_token_losses(const train_model *m) { return m->losses; }
 const float *train_model_hidden(const train_model *m) { return m->lnf; }
+const float *train_model_para_probs(const train_model *m) { return m->pprobs; }
 
 void train_model_seq_logps(const train_model *m, const train_batch *b, double *logp, int *ntok)
 {

@@ -140,6 +140,11 @@ enum {
     TRAIN_N_MELS = 80,
     TRAIN_VOCAB = 260, /* UTF-8 bytes 0-255, BOS 256, EOS 257, USER 258, ASSISTANT 259 */
     TRAIN_N_HEADS_PARA = 7,
+    /* the reward model's cue term reads the posteriors of the first four heads (emotion,
+     * laughter, hesitation, speed: the user's cue, 10 + 2 + 2 + 3 classes) */
+    TRAIN_REWARD_CUE = 17,
+    TRAIN_REWARD_COND = TRAIN_REWARD_CUE + TRAIN_PERSONA_DIM, /* cue posteriors, persona */
+    TRAIN_REWARD_OPENING = 24, /* reply positions (BOS on) the cue term reads */
 };
 /* The paralinguistic heads, in order, and their class counts. */
 extern const char *const train_para_names[TRAIN_N_HEADS_PARA]; /* emotion, laughter, hesitation, speed, pitch, gender, language */
@@ -148,7 +153,8 @@ extern const int train_para_classes[TRAIN_N_HEADS_PARA];       /* 10, 2, 2, 3, 3
 typedef struct train_model_cfg {
     int64_t d_model, n_layers, n_heads, max_seq, stack; /* stack: log-mel frames per position (S) */
     double para_weight;                                  /* weight of the paralinguistic losses */
-    bool reward_head; /* not in the YAML: set by `rlhf reward`; adds reward.w (1,d), reward.b (1) */
+    bool reward_head; /* not in the YAML: set by `rlhf reward`; adds reward.w (1,d), reward.b (1)
+                       * and reward.cond.w (TRAIN_REWARD_COND, 2 d) */
 } train_model_cfg;
 extern const core_cfg_schema train_model_schema; /* kind "model", configs/model/<size>.yaml */
 /* Loads a model config named as configs name it: an absolute path or one that exists as
@@ -199,6 +205,10 @@ void train_model_backward(train_model *m, const train_batch *b);
  * and per row the sum of the reply's log-probabilities and (ntok may be NULL) their count. */
 const float *train_model_token_losses(const train_model *m);
 const float *train_model_hidden(const train_model *m);
+/* After a forward: the paralinguistic heads' softmax on the mean of the audio positions' final
+ * hidden states, head k (train_para_names order) as a [B, classes_k] block starting at
+ * B times the sum of the earlier heads' classes. */
+const float *train_model_para_probs(const train_model *m);
 void train_model_seq_logps(const train_model *m, const train_batch *b, double *logp, int *ntok);
 /* Backward of the last forward for another objective: dloss[i] is its gradient with respect
  * to position i's token loss (NULL: no token term), para_scale multiplies the
