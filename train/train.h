@@ -154,7 +154,8 @@ typedef struct train_model_cfg {
     int64_t d_model, n_layers, n_heads, max_seq, stack; /* stack: log-mel frames per position (S) */
     double para_weight;                                  /* weight of the paralinguistic losses */
     bool reward_head; /* not in the YAML: set by `rlhf reward`; adds reward.w (1,d), reward.b (1)
-                       * and reward.cond.w (TRAIN_REWARD_COND, 2 d) */
+                       * reward.feat.w (d,d), reward.feat.b (d), reward.cond.w
+                       * (TRAIN_REWARD_COND, 2 d) */
 } train_model_cfg;
 extern const core_cfg_schema train_model_schema; /* kind "model", configs/model/<size>.yaml */
 /* Loads a model config named as configs name it: an absolute path or one that exists as
