@@ -17,6 +17,7 @@
  * as given (no gradient into the paralinguistic heads: reward.para_aux trains those). */
 #include "rlhf/rlhf.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -41,19 +42,28 @@ double rlhf_reward_linear(train_model *m, const train_batch *b, int row, int pos
     return v;
 }
 
-/* Scratch of one row: the per-position features (T x d), o (2d), its gradient (2d). */
+/* Scratch of one row: the per-position features (T x d), their gradient (T x d), o (2d)
+ * and its gradient (2d). */
 typedef struct scratch {
-    double *f, *o, *dout;
+    float *f, *dz;
+    double *o, *dout;
 } scratch;
 
 static scratch scratch_alloc(size_t T, size_t d)
 {
     scratch s;
-    s.f = core_alloc(T * d + 4 * d, sizeof(double), "reward head");
-    CORE_ASSERT(s.f != NULL);
-    s.o = s.f + T * d;
+    s.f = core_alloc(2 * T * d, sizeof(float), "reward head");
+    s.o = core_alloc(4 * d, sizeof(double), "reward head");
+    CORE_ASSERT(s.f != NULL && s.o != NULL);
+    s.dz = s.f + T * d;
     s.dout = s.o + 2 * d;
     return s;
+}
+
+static void scratch_free(scratch *s)
+{
+    free(s->f);
+    free(s->o);
 }
 
 /* c, the features f and o of row `row`. Returns the reply's first position; *n_open and
@@ -81,15 +91,17 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
             k++;
         }
     memset(s->o, 0, 2 * d * sizeof *s->o);
+    if (k) { /* F = tanh(H V^T + a) over the reply's k positions (contiguous in the row) */
+        const float *h = hid + ((size_t)row * T + (size_t)first) * d;
+        for (int t = 0; t < k; t++)
+            memcpy(s->f + (size_t)t * d, a, d * sizeof *a);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, (int)d, (int)d, 1.0f, h, (int)d,
+                    V, (int)d, 1.0f, s->f, (int)d);
+    }
     for (int t = 0; t < k; t++) {
-        const float *h = hid + ((size_t)row * T + (size_t)(first + t)) * d;
-        double *f = s->f + (size_t)t * d;
+        float *f = s->f + (size_t)t * d;
         for (size_t i = 0; i < d; i++) {
-            double z = a[i];
-            const float *vi = V + i * d;
-            for (size_t j = 0; j < d; j++)
-                z += (double)vi[j] * h[j];
-            f[i] = tanh(z);
+            f[i] = tanhf(f[i]);
             if (t < TRAIN_REWARD_OPENING)
                 s->o[i] += f[i];
             s->o[d + i] += f[i];
@@ -121,7 +133,7 @@ void rlhf_reward_scores(train_model *m, const train_batch *b, double *out)
             out[row] += c[j] * uo;
         }
     }
-    free(s.f);
+    scratch_free(&s);
 }
 
 void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g, float *dhidden)
@@ -136,8 +148,6 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
     const float *hid = train_model_hidden(m);
     scratch s = scratch_alloc(T, d);
     float c[TRAIN_REWARD_COND];
-    double *dz = core_alloc(d, sizeof *dz, "reward head");
-    CORE_ASSERT(dz != NULL);
     for (int row = 0; row < b->B; row++) {
         if (g[row] == 0.0)
             continue;
@@ -161,26 +171,21 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
                 s.dout[k] += gc * U[(size_t)j * d2 + k];
             }
         }
+        /* dZ = dF (1 - F^2); dV += dZ^T H, da += column sums of dZ, dH += dZ V */
         for (int t = 0; t < n_all; t++) {
-            const size_t pos = (size_t)row * T + (size_t)(first + t);
-            const float *h = hid + pos * d;
-            const double *f = s.f + (size_t)t * d;
-            float *dh = dhidden + pos * d;
+            const float *f = s.f + (size_t)t * d;
+            float *dz = s.dz + (size_t)t * d;
             for (size_t i = 0; i < d; i++) {
                 const double df = (t < n_open ? s.dout[i] / n_open : 0.0) + s.dout[d + i] / n_all;
-                dz[i] = df * (1.0 - f[i] * f[i]);
-                ga[i] += (float)dz[i];
-                float *gvi = gV + i * d;
-                for (size_t j = 0; j < d; j++)
-                    gvi[j] += (float)(dz[i] * h[j]);
-            }
-            for (size_t i = 0; i < d; i++) {
-                const float *vi = V + i * d;
-                for (size_t j = 0; j < d; j++)
-                    dh[j] += (float)(dz[i] * vi[j]);
+                dz[i] = (float)(df * (1.0 - (double)f[i] * f[i]));
+                ga[i] += dz[i];
             }
         }
+        const size_t pos = (size_t)row * T + (size_t)first;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, n_all, 1.0f, s.dz,
+                    (int)d, hid + pos * d, (int)d, 1.0f, gV, (int)d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_all, (int)d, (int)d, 1.0f, s.dz,
+                    (int)d, V, (int)d, 1.0f, dhidden + pos * d, (int)d);
     }
-    free(dz);
-    free(s.f);
+    scratch_free(&s);
 }
