@@ -1,6 +1,7 @@
 /* Tests of the RLHF runs (rlhf/trainer.c) on a small corpus made here: an SFT checkpoint of
  * the tiny model, synthetic preference pairs labelled by the judge, then the reward model
- * ranks >= 90% of the held-out pairs that the reply's text decides, DPO raises
+ * ranks >= 90% of the held-out pairs that the reply's text decides and resumes exactly with
+ * its head and SFT weights at two learning rates, DPO raises
  * rewards/accuracies and the judge's score of its greedy replies to held-out dialogues above
  * the SFT checkpoint's and resumes exactly, and GRPO raises the mean reward with the KL to the
  * reference bounded.
@@ -53,6 +54,34 @@ static bool run_cfg(const core_cfg_schema *schema, const char *out, const char *
     return st == CORE_OK;
 }
 
+/* Whether tensor `name` is bit for bit the same in the last checkpoints of runs a and b. */
+static bool same_tensor(const char *run_a, const char *run_b, const char *name)
+{
+    char *pa = core_sprintf("%s/%s/checkpoints/last.h5", tmpdir, run_a);
+    char *pb = core_sprintf("%s/%s/checkpoints/last.h5", tmpdir, run_b);
+    hid_t fa = -1, fb = -1;
+    int ra = 0, rb = 0;
+    hsize_t da[8] = {0}, db[8] = {0};
+    float *va = NULL, *vb = NULL;
+    bool same = core_h5_open(pa, &fa) == CORE_OK && core_h5_open(pb, &fb) == CORE_OK &&
+                core_h5_read(fa, name, CORE_H5_F32, &ra, da, (void **)&va) == CORE_OK &&
+                core_h5_read(fb, name, CORE_H5_F32, &rb, db, (void **)&vb) == CORE_OK &&
+                ra == rb && !memcmp(da, db, sizeof da);
+    size_t n = 1;
+    for (int k = 0; same && k < ra; k++)
+        n *= (size_t)da[k];
+    same = same && !memcmp(va, vb, n * sizeof(float));
+    if (fa >= 0)
+        core_h5_close(fa);
+    if (fb >= 0)
+        core_h5_close(fb);
+    free(va);
+    free(vb);
+    free(pa);
+    free(pb);
+    return same;
+}
+
 static void test_reward_model_ranks_held_out_pairs(void)
 {
     const char *extra[] = {"max_steps=200", "batch=8", "optim.lr=0.01", "reward.backbone_lr=0.1",
@@ -88,6 +117,30 @@ static void test_reward_model_ranks_held_out_pairs(void)
     core_cfg_free(&rlhf_reward_schema, &c);
 }
 
+static void test_reward_model_resumes_exactly_with_two_learning_rates(void)
+{
+    /* the head and the SFT weights step at two rates (reward.backbone_lr): interrupted at
+     * step 12 and resumed, the same final state as the whole run */
+    const char *extra[] = {"max_steps=30", "batch=8", "optim.lr=0.01", "reward.backbone_lr=0.1",
+                           "optim.warmup=4", "eval.items=16"};
+    rlhf_cfg c;
+    rlhf_result r;
+    CHECK(run_cfg(&rlhf_reward_schema, "reward-whole", extra, 6, &c));
+    CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", NULL, 0, &r), CORE_OK);
+    core_cfg_free(&rlhf_reward_schema, &c);
+    CHECK(run_cfg(&rlhf_reward_schema, "reward-resumed", extra, 6, &c));
+    CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", NULL, 12, &r), CORE_OK);
+    CHECK_EQ_INT(r.steps, 12);
+    CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", "auto", 0, &r), CORE_OK);
+    CHECK_EQ_INT(r.resumed_from, 12);
+    core_cfg_free(&rlhf_reward_schema, &c);
+    static const char *const names[] = {"/params/h.1.mlp.fc.w", "/params/reward.cond.w",
+                                        "/params/reward.feat.w", "/optim/v/wte",
+                                        "/optim/m/reward.cond.w"};
+    for (int k = 0; k < 5; k++)
+        CHECK(same_tensor("reward-whole", "reward-resumed", names[k]));
+}
+
 static void test_dpo_raises_rewards_accuracies_and_resumes_exactly(void)
 {
     const char *extra[] = {"max_steps=40", "batch=8", "optim.lr=0.001", "optim.warmup=4",
@@ -118,38 +171,9 @@ static void test_dpo_raises_rewards_accuracies_and_resumes_exactly(void)
     CHECK_EQ_INT(r.steps, 15);
     CHECK_EQ_INT(rlhf_run(RLHF_DPO, &c, "dpo\n", "auto", 0, &r), CORE_OK);
     CHECK_EQ_INT(r.resumed_from, 15);
-    char *a = core_sprintf("%s/dpo/checkpoints/last.h5", tmpdir);
-    char *b = core_sprintf("%s/dpo-resumed/checkpoints/last.h5", tmpdir);
-    char *ta = NULL, *tb = NULL;
-    size_t na = 0, nb = 1;
-    CHECK_EQ_INT(core_file_read(a, 0, &ta, &na), CORE_OK);
-    CHECK_EQ_INT(core_file_read(b, 0, &tb, &nb), CORE_OK);
     /* the files differ only in the output folder the config names: compare the weights */
-    hid_t fa, fb;
-    CHECK_EQ_INT(core_h5_open(a, &fa), CORE_OK);
-    CHECK_EQ_INT(core_h5_open(b, &fb), CORE_OK);
-    int rank;
-    hsize_t dims[8];
-    float *wa = NULL, *wb = NULL;
-    CHECK_EQ_INT(core_h5_read(fa, "/params/h.1.mlp.fc.w", CORE_H5_F32, &rank, dims, (void **)&wa),
-                 CORE_OK);
-    CHECK_EQ_INT(core_h5_read(fb, "/params/h.1.mlp.fc.w", CORE_H5_F32, &rank, dims, (void **)&wb),
-                 CORE_OK);
-    CHECK(wa && wb && !memcmp(wa, wb, (size_t)dims[0] * (size_t)dims[1] * sizeof(float)));
-    float *ma = NULL, *mb = NULL;
-    CHECK_EQ_INT(core_h5_read(fa, "/optim/v/wte", CORE_H5_F32, &rank, dims, (void **)&ma), CORE_OK);
-    CHECK_EQ_INT(core_h5_read(fb, "/optim/v/wte", CORE_H5_F32, &rank, dims, (void **)&mb), CORE_OK);
-    CHECK(ma && mb && !memcmp(ma, mb, (size_t)dims[0] * (size_t)dims[1] * sizeof(float)));
-    core_h5_close(fa);
-    core_h5_close(fb);
-    free(wa);
-    free(wb);
-    free(ma);
-    free(mb);
-    free(ta);
-    free(tb);
-    free(a);
-    free(b);
+    CHECK(same_tensor("dpo", "dpo-resumed", "/params/h.1.mlp.fc.w"));
+    CHECK(same_tensor("dpo", "dpo-resumed", "/optim/v/wte"));
     core_cfg_free(&rlhf_dpo_schema, &c);
 }
 
@@ -224,6 +248,7 @@ int main(void)
         return 1;
     }
     RUN(test_reward_model_ranks_held_out_pairs);
+    RUN(test_reward_model_resumes_exactly_with_two_learning_rates);
     RUN(test_dpo_raises_rewards_accuracies_and_resumes_exactly);
     RUN(test_grpo_raises_the_reward_with_bounded_kl);
     RUN(test_multi_turn_grpo_runs_with_the_reward_model);
