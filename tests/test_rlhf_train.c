@@ -82,6 +82,23 @@ static bool same_tensor(const char *run_a, const char *run_b, const char *name)
     return same;
 }
 
+/* Runs `mode` into OUTPUT `out`, interrupted after step `stop` and resumed ("auto") to the
+ * end; checks the two parts. */
+static void run_interrupted(int mode, const char *out, const char *const *extra, size_t n_extra,
+                            int64_t stop)
+{
+    const core_cfg_schema *schema = rlhf_schema(mode);
+    const char *text = mode == RLHF_REWARD ? "reward\n" : "dpo\n";
+    rlhf_cfg c;
+    rlhf_result r;
+    CHECK(run_cfg(schema, out, extra, n_extra, &c));
+    CHECK_EQ_INT(rlhf_run(mode, &c, text, NULL, stop, &r), CORE_OK);
+    CHECK_EQ_INT(r.steps, stop);
+    CHECK_EQ_INT(rlhf_run(mode, &c, text, "auto", 0, &r), CORE_OK);
+    CHECK_EQ_INT(r.resumed_from, stop);
+    core_cfg_free(schema, &c);
+}
+
 static void test_reward_model_ranks_held_out_pairs(void)
 {
     const char *extra[] = {"max_steps=200", "batch=8", "optim.lr=0.01", "reward.backbone_lr=0.1",
@@ -128,12 +145,7 @@ static void test_reward_model_resumes_exactly_with_two_learning_rates(void)
     CHECK(run_cfg(&rlhf_reward_schema, "reward-whole", extra, 6, &c));
     CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", NULL, 0, &r), CORE_OK);
     core_cfg_free(&rlhf_reward_schema, &c);
-    CHECK(run_cfg(&rlhf_reward_schema, "reward-resumed", extra, 6, &c));
-    CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", NULL, 12, &r), CORE_OK);
-    CHECK_EQ_INT(r.steps, 12);
-    CHECK_EQ_INT(rlhf_run(RLHF_REWARD, &c, "reward\n", "auto", 0, &r), CORE_OK);
-    CHECK_EQ_INT(r.resumed_from, 12);
-    core_cfg_free(&rlhf_reward_schema, &c);
+    run_interrupted(RLHF_REWARD, "reward-resumed", extra, 6, 12);
     static const char *const names[] = {"/params/h.1.mlp.fc.w", "/params/reward.cond.w",
                                         "/params/reward.feat.w", "/optim/v/wte",
                                         "/optim/m/reward.cond.w"};
@@ -166,15 +178,10 @@ static void test_dpo_raises_rewards_accuracies_and_resumes_exactly(void)
     core_cfg_free(&rlhf_dpo_schema, &c);
 
     /* interrupted at step 15 and resumed: the same final state as the whole run */
-    CHECK(run_cfg(&rlhf_dpo_schema, "dpo-resumed", extra, 6, &c));
-    CHECK_EQ_INT(rlhf_run(RLHF_DPO, &c, "dpo\n", NULL, 15, &r), CORE_OK);
-    CHECK_EQ_INT(r.steps, 15);
-    CHECK_EQ_INT(rlhf_run(RLHF_DPO, &c, "dpo\n", "auto", 0, &r), CORE_OK);
-    CHECK_EQ_INT(r.resumed_from, 15);
+    run_interrupted(RLHF_DPO, "dpo-resumed", extra, 6, 15);
     /* the files differ only in the output folder the config names: compare the weights */
     CHECK(same_tensor("dpo", "dpo-resumed", "/params/h.1.mlp.fc.w"));
     CHECK(same_tensor("dpo", "dpo-resumed", "/optim/v/wte"));
-    core_cfg_free(&rlhf_dpo_schema, &c);
 }
 
 static void test_grpo_raises_the_reward_with_bounded_kl(void)
