@@ -17,7 +17,6 @@
  * as given (no gradient into the paralinguistic heads: reward.para_aux trains those). */
 #include "rlhf/rlhf.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -91,13 +90,9 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
             k++;
         }
     memset(s->o, 0, 2 * d * sizeof *s->o);
-    if (k) { /* F = tanh(H V^T + a) over the reply's k positions (contiguous in the row) */
-        const float *h = hid + ((size_t)row * T + (size_t)first) * d;
-        for (int t = 0; t < k; t++)
-            memcpy(s->f + (size_t)t * d, a, d * sizeof *a);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, (int)d, (int)d, 1.0f, h, (int)d,
-                    V, (int)d, 1.0f, s->f, (int)d);
-    }
+    if (k) /* F = tanh(H V^T + a) over the reply's k positions (contiguous in the row) */
+        train_linear_forward(s->f, hid + ((size_t)row * T + (size_t)first) * d, V, a, k, (int)d,
+                             (int)d);
     for (int t = 0; t < k; t++) {
         float *f = s->f + (size_t)t * d;
         for (size_t i = 0; i < d; i++) {
@@ -158,7 +153,9 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
         }
         gb[0] += (float)g[row];
         /* c^T U o: dU = g c o^T and d o = g U^T c; each position's features get their share
-         * of d o, then back through tanh and V to V, a and the hidden state */
+         * of d o, then back through tanh and V to V, a and the hidden state. The inputs are
+         * recomputed rather than kept from rlhf_reward_scores (a stateless head; the
+         * features are one small GEMM per row) */
         int n_open, n_all;
         const int first = cond_inputs(m, b, row, c, &s, &n_open, &n_all);
         if (!n_all)
@@ -171,21 +168,18 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
                 s.dout[k] += gc * U[(size_t)j * d2 + k];
             }
         }
-        /* dZ = dF (1 - F^2); dV += dZ^T H, da += column sums of dZ, dH += dZ V */
+        /* dZ = dF (1 - F^2), then the linear layer's backward into V, a and H */
         for (int t = 0; t < n_all; t++) {
             const float *f = s.f + (size_t)t * d;
             float *dz = s.dz + (size_t)t * d;
             for (size_t i = 0; i < d; i++) {
                 const double df = (t < n_open ? s.dout[i] / n_open : 0.0) + s.dout[d + i] / n_all;
                 dz[i] = (float)(df * (1.0 - (double)f[i] * f[i]));
-                ga[i] += dz[i];
             }
         }
         const size_t pos = (size_t)row * T + (size_t)first;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, n_all, 1.0f, s.dz,
-                    (int)d, hid + pos * d, (int)d, 1.0f, gV, (int)d);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_all, (int)d, (int)d, 1.0f, s.dz,
-                    (int)d, V, (int)d, 1.0f, dhidden + pos * d, (int)d);
+        train_linear_backward(dhidden + pos * d, gV, ga, s.dz, hid + pos * d, V, n_all, (int)d,
+                              (int)d);
     }
     scratch_free(&s);
 }
