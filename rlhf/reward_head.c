@@ -1,8 +1,9 @@
 /* The reward model's head on the final hidden states of a train_model's last forward
  * (docs/rlhf.md, "The reward model"):
  *
- *   score = w . h_EOS + b  +  c^T U o,   o = [mean_{t < 24} f_t ; mean_t f_t],
- *   f_t = tanh(V h_t + a) at each reply position t (BOS on)
+ *   score = w . h_EOS + b  +  c^T U o  +  q^T Q g,
+ *   o = [mean_{t < 24} f_t ; mean_t f_t],  f_t = tanh(V h_t + a) at each reply position t
+ *   (BOS on),  g = G [h_0; h_1; ...; h_15] / 16 + g_b  (the opening's states side by side)
  *
  * w, b (reward.w, reward.b): a linear term on the reply's last position. The conditioned
  * term reads c, what the reply should answer to: the model's own posteriors of the user's
@@ -14,7 +15,15 @@
  * a reply's opening can be worth more after one cue than after another, and a register more
  * for one persona than another: a single vector at EOS learnt neither from a few thousand
  * pairs, nor did a bilinear term on the plain mean of the states (docs/rlhf.md). c is taken
- * as given (no gradient into the paralinguistic heads: reward.para_aux trains those). */
+ * as given (no gradient into the paralinguistic heads: reward.para_aux trains those).
+ *
+ * q^T Q g: q, the cue posteriors alone (c's first TRAIN_REWARD_CUE floats); g (d), a linear
+ * read of the first TRAIN_REWARD_OPEN_POS reply positions' states in order (G:
+ * reward.open.w (d, 16 d), g_b: reward.open.b; zeros past a shorter reply); Q:
+ * reward.open.cue.w (TRAIN_REWARD_CUE, d). A mean over positions loses which words the
+ * reaction is made of, and pairing it with the persona as well let the pairs' few thousand
+ * examples be learnt by heart (docs/rlhf.md). g also feeds the auxiliary loss of
+ * rlhf_reward_aux: the cue a chosen reply answers, read off g (A: reward.aux.w, reward.aux.b). */
 #include "rlhf/rlhf.h"
 
 #include <math.h>
@@ -42,19 +51,25 @@ double rlhf_reward_linear(train_model *m, const train_batch *b, int row, int pos
 }
 
 /* Scratch of one row: the per-position features (T x d), their gradient (T x d), o (2d)
- * and its gradient (2d). */
+ * and its gradient (2d); the opening's states side by side (x, 16 d) and their gradient,
+ * g (d) and its gradient (d). */
 typedef struct scratch {
-    float *f, *dz;
+    float *f, *dz, *x, *dx, *g, *dg;
     double *o, *dout;
 } scratch;
 
 static scratch scratch_alloc(size_t T, size_t d)
 {
     scratch s;
-    s.f = core_alloc(2 * T * d, sizeof(float), "reward head");
+    const size_t X = TRAIN_REWARD_OPEN_POS * d;
+    s.f = core_alloc(2 * T * d + 2 * X + 2 * d, sizeof(float), "reward head");
     s.o = core_alloc(4 * d, sizeof(double), "reward head");
     CORE_ASSERT(s.f != NULL && s.o != NULL);
     s.dz = s.f + T * d;
+    s.x = s.dz + T * d;
+    s.dx = s.x + X;
+    s.g = s.dx + X;
+    s.dg = s.g + d;
     s.dout = s.o + 2 * d;
     return s;
 }
@@ -65,8 +80,8 @@ static void scratch_free(scratch *s)
     free(s->o);
 }
 
-/* c, the features f and o of row `row`. Returns the reply's first position; *n_open and
- * *n_all count the positions the two halves of o average (0: no reply). */
+/* c, the features f and o, x and g of row `row`. Returns the reply's first position; *n_open
+ * and *n_all count the positions the two halves of o average (0: no reply). */
 static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, scratch *s,
                        int *n_open, int *n_all)
 {
@@ -102,6 +117,17 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
             s->o[d + i] += f[i];
         }
     }
+    /* g = G x + g_b, x the first 16 reply positions' states over 16 (zero past the reply):
+     * the mean of a linear read per position. Unscaled, Adam's first steps on G's 16 d
+     * inputs moved g by tens and the scores with it */
+    const int n_x = k < TRAIN_REWARD_OPEN_POS ? k : TRAIN_REWARD_OPEN_POS;
+    memset(s->x, 0, TRAIN_REWARD_OPEN_POS * d * sizeof *s->x);
+    const float *h0 = hid + ((size_t)row * T + (size_t)(first < 0 ? 0 : first)) * d;
+    for (size_t i = 0; i < (size_t)n_x * d; i++)
+        s->x[i] = h0[i] / (float)TRAIN_REWARD_OPEN_POS;
+    train_linear_forward(s->g, s->x, train_params_get(P, "reward.open.w"),
+                         train_params_get(P, "reward.open.b"), 1,
+                         (int)(TRAIN_REWARD_OPEN_POS * d), (int)d);
     *n_open = k < TRAIN_REWARD_OPENING ? k : TRAIN_REWARD_OPENING;
     *n_all = k;
     for (size_t i = 0; i < d && k; i++) {
@@ -111,10 +137,28 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
     return first;
 }
 
+/* With s->dg set: back through g = G x + g_b into G, g_b and the hidden states of the
+ * reply's first positions (row `row`, from `first`, n of them). */
+static void open_backward(train_model *m, const train_batch *b, int row, int first, int n,
+                          scratch *s, float *dhidden)
+{
+    const size_t d = (size_t)train_model_config(m)->d_model, X = TRAIN_REWARD_OPEN_POS * d;
+    train_params *G = train_model_grads(m);
+    memset(s->dx, 0, X * sizeof *s->dx);
+    train_linear_backward(s->dx, train_params_get(G, "reward.open.w"),
+                          train_params_get(G, "reward.open.b"), s->dg, s->x,
+                          train_params_get(train_model_params(m), "reward.open.w"), 1, (int)X,
+                          (int)d);
+    float *dh = dhidden + ((size_t)row * (size_t)b->T + (size_t)first) * d;
+    for (size_t i = 0; i < (size_t)n * d; i++)
+        dh[i] += s->dx[i] / (float)TRAIN_REWARD_OPEN_POS;
+}
+
 void rlhf_reward_scores(train_model *m, const train_batch *b, double *out)
 {
     const size_t d = (size_t)train_model_config(m)->d_model, d2 = 2 * d;
     const float *U = train_params_get(train_model_params(m), "reward.cond.w");
+    const float *Q = train_params_get(train_model_params(m), "reward.open.cue.w");
     scratch s = scratch_alloc((size_t)b->T, d);
     float c[TRAIN_REWARD_COND];
     for (int row = 0; row < b->B; row++) {
@@ -127,6 +171,12 @@ void rlhf_reward_scores(train_model *m, const train_batch *b, double *out)
                 uo += (double)U[(size_t)j * d2 + i] * s.o[i];
             out[row] += c[j] * uo;
         }
+        for (int j = 0; j < TRAIN_REWARD_CUE && n_all; j++) {
+            double qg = 0;
+            for (size_t i = 0; i < d; i++)
+                qg += (double)Q[(size_t)j * d + i] * s.g[i];
+            out[row] += c[j] * qg;
+        }
     }
     scratch_free(&s);
 }
@@ -137,6 +187,8 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
     train_params *P = train_model_params(m), *G = train_model_grads(m);
     const float *w = train_params_get(P, "reward.w"), *U = train_params_get(P, "reward.cond.w");
     const float *V = train_params_get(P, "reward.feat.w");
+    const float *Q = train_params_get(P, "reward.open.cue.w");
+    float *gQ = train_params_get(G, "reward.open.cue.w");
     float *gw = train_params_get(G, "reward.w"), *gb = train_params_get(G, "reward.b");
     float *gU = train_params_get(G, "reward.cond.w"), *gV = train_params_get(G, "reward.feat.w");
     float *ga = train_params_get(G, "reward.feat.b");
@@ -180,6 +232,75 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
         const size_t pos = (size_t)row * T + (size_t)first;
         train_linear_backward(dhidden + pos * d, gV, ga, s.dz, hid + pos * d, V, n_all, (int)d,
                               (int)d);
+        /* q^T Q g: dQ = g q g^T, d g = g Q^T q, then back through G */
+        for (size_t i = 0; i < d; i++)
+            s.dg[i] = 0.0f;
+        for (int j = 0; j < TRAIN_REWARD_CUE; j++) {
+            const double gc = g[row] * c[j];
+            for (size_t i = 0; i < d; i++) {
+                gQ[(size_t)j * d + i] += (float)(gc * s.g[i]);
+                s.dg[i] += (float)(gc * Q[(size_t)j * d + i]);
+            }
+        }
+        open_backward(m, b, row, first,
+                      n_all < TRAIN_REWARD_OPEN_POS ? n_all : TRAIN_REWARD_OPEN_POS, &s, dhidden);
     }
     scratch_free(&s);
+}
+
+double rlhf_reward_aux(train_model *m, const train_batch *b, int stride, double weight,
+                       float *dhidden)
+{
+    const size_t d = (size_t)train_model_config(m)->d_model;
+    const float *A = train_params_get(train_model_params(m), "reward.aux.w");
+    const float *ab = train_params_get(train_model_params(m), "reward.aux.b");
+    float *gA = train_params_get(train_model_grads(m), "reward.aux.w");
+    float *gab = train_params_get(train_model_grads(m), "reward.aux.b");
+    scratch s = scratch_alloc((size_t)b->T, d);
+    float c[TRAIN_REWARD_COND];
+    double loss = 0;
+    for (int row = 0; row < b->B; row += stride) {
+        const int32_t *lab = b->labels + (size_t)row * TRAIN_N_HEADS_PARA;
+        int n_open, n_all;
+        const int first = cond_inputs(m, b, row, c, &s, &n_open, &n_all);
+        if (!n_all)
+            continue;
+        /* z = A g + a_b: one softmax per cue head, cross-entropy against the pair's cue */
+        double z[TRAIN_REWARD_CUE], dz[TRAIN_REWARD_CUE] = {0};
+        bool any = false;
+        for (int j = 0; j < TRAIN_REWARD_CUE; j++) {
+            z[j] = ab[j];
+            for (size_t i = 0; i < d; i++)
+                z[j] += (double)A[(size_t)j * d + i] * s.g[i];
+        }
+        for (int k = 0, off = 0; k < 4; off += train_para_classes[k], k++) {
+            const int K = train_para_classes[k], y = lab[k];
+            if (y < 0 || y >= K)
+                continue;
+            double mx = z[off], sum = 0;
+            for (int i = 1; i < K; i++)
+                mx = fmax(mx, z[off + i]);
+            for (int i = 0; i < K; i++)
+                sum += exp(z[off + i] - mx);
+            loss += mx + log(sum) - z[off + y];
+            for (int i = 0; i < K; i++)
+                dz[off + i] = weight * (exp(z[off + i] - mx) / sum - (i == y));
+            any = true;
+        }
+        if (!dhidden || !any)
+            continue;
+        for (size_t i = 0; i < d; i++)
+            s.dg[i] = 0.0f;
+        for (int j = 0; j < TRAIN_REWARD_CUE; j++) {
+            gab[j] += (float)dz[j];
+            for (size_t i = 0; i < d; i++) {
+                gA[(size_t)j * d + i] += (float)(dz[j] * s.g[i]);
+                s.dg[i] += (float)(dz[j] * A[(size_t)j * d + i]);
+            }
+        }
+        open_backward(m, b, row, first,
+                      n_all < TRAIN_REWARD_OPEN_POS ? n_all : TRAIN_REWARD_OPEN_POS, &s, dhidden);
+    }
+    scratch_free(&s);
+    return loss;
 }

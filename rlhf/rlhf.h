@@ -179,6 +179,7 @@ typedef struct rlhf_cfg {
     train_dist_cfg dist;
     double margin, center, para_aux; /* reward */
     double backbone_lr; /* reward: the backbone's learning rate over optim.lr (0: frozen) */
+    double reply_aux;   /* reward: weight of rlhf_reward_aux (the chosen replies) */
     char *loss;                   /* dpo: sigmoid | ipo | hinge */
     double beta, label_smoothing; /* dpo; beta is also GRPO's KL weight */
     int64_t group, top_k, iterations, turns, target_len; /* grpo */
@@ -218,13 +219,21 @@ int rlhf_reward_last_pos(const train_batch *b, int row);
 /* The head's linear term w . h + b at position `pos` of row `row` (per-turn rewards). */
 double rlhf_reward_linear(train_model *m, const train_batch *b, int row, int pos);
 /* Each row's score: the linear term at its EOS plus the conditioned term c^T U o (c: the
- * model's posteriors of the user's cue and the persona's features; o: the mean final hidden
- * state of the reply's opening and of all of it). */
+ * model's posteriors of the user's cue and the persona's features; o: features of the
+ * reply's positions averaged over its opening and over all of it) plus the opening term
+ * q^T Q g (q: the cue posteriors; g: a read of the reply's first 16 positions in order). */
 void rlhf_reward_scores(train_model *m, const train_batch *b, double *s);
 /* Backward of the scores: g[row] is d objective / d score of each row. Accumulates into the
  * reward head's gradients and adds the gradient with respect to the final hidden states into
  * dhidden (B*T*d), for train_model_backward_ext. */
 void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g, float *dhidden);
+/* The head's auxiliary loss: the cue a reply answers, read off its opening (softmax of
+ * reward.aux.w g + reward.aux.b per cue head: emotion, laughter, hesitation, speed),
+ * against the row's labels (b->labels' first four; -1: none). Rows 0, stride, 2 stride, ...
+ * (the reward run: 2, the chosen replies). Returns the sum of their cross-entropies; with
+ * dhidden, also accumulates weight times its gradient into the head's gradients and dhidden. */
+double rlhf_reward_aux(train_model *m, const train_batch *b, int stride, double weight,
+                       float *dhidden);
 
 /* Runs mode (RLHF_REWARD, RLHF_DPO, RLHF_GRPO) as cfg says, into OUTPUT/checkpoints/ and
  * OUTPUT/metrics.jsonl; resume as in train_run. */

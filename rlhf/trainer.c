@@ -72,6 +72,9 @@ static const core_cfg_field reward_fields[] = {
     F("reward.backbone_lr", CORE_CFG_REAL, backbone_lr, 0, 1, NULL, 0,
       "the learning rate of the SFT model's weights as a fraction of the reward head's "
       "(optim.lr); 0 keeps them as they are and trains the head alone"),
+    F("reward.reply_aux", CORE_CFG_REAL, reply_aux, 0, 100, NULL, 0,
+      "weight of the head's auxiliary loss: the user's cue read off the chosen reply's "
+      "opening (0: off)"),
 };
 static const core_cfg_field dpo_fields[] = {
     COMMON,
@@ -584,6 +587,8 @@ static void pairs_step(run *R, const size_t *items, int n, double global, int64_
         g[2 * i + 1] = gr / global;
     }
     rlhf_reward_backward(R->m, b, g, R->dhidden);
+    if (cfg->reply_aux > 0) /* rows 0, 2, 4, ...: the chosen replies */
+        sl[K_E] += rlhf_reward_aux(R->m, b, 2, cfg->reply_aux / global, R->dhidden);
     sl[K_N] += n;
     if (last_local)
         train_sync_arm(R->sync, step);
@@ -857,6 +862,7 @@ static void emit(core_metrics *mx, int mode, int64_t step, double lr, double nor
         json_object_set_new(j, "mean_reward", json_real(t[K_C] / (2 * n)));
         json_object_set_new(j, "min_reward", json_real(t[K_MIN]));
         json_object_set_new(j, "max_reward", json_real(t[K_MAX]));
+        json_object_set_new(j, "reply_cue_loss", json_real(t[K_E] / n));
     } else {
         json_object_set_new(j, "reward", json_real(t[K_A] / n));
         json_object_set_new(j, "reward_std", json_real(t[K_B] / (t[K_I] > 0 ? t[K_I] : 1)));

@@ -264,6 +264,8 @@ static double objective(train_model *m, const pairs *p, int which, bool grad)
             J += rlhf_bradley_terry(s[2 * i], s[2 * i + 1], 0.0, 0.01, &g[2 * i], &g[2 * i + 1]);
         if (grad)
             rlhf_reward_backward(m, b, g, dh);
+        /* and the auxiliary loss on the chosen rows (weight 0.5) */
+        J += 0.5 * rlhf_reward_aux(m, b, 2, 0.5, grad ? dh : NULL);
     } else {
         /* GRPO over the 4 rows as one group, the old policy's log-probs those of the first
          * forward (held fixed, as a rollout's are), mean over each sequence's tokens then
@@ -310,6 +312,10 @@ static void test_model_gradients_of_each_objective_equal_finite_differences(void
      * its pairs have no audio, so the posteriors are the heads' biases alone, and the para.*
      * tensors are left out of its check */
     pairs p = make_pairs(2, 64, 12, &r), silent = make_pairs(2, 64, 0, &r);
+    /* the cue the chosen replies answer, for the head's auxiliary loss */
+    static const int32_t cue_of[2][4] = {{3, 1, 0, 2}, {7, 0, 1, 0}};
+    for (int i = 0; i < 2; i++)
+        memcpy(silent.b.labels + (size_t)(2 * i) * TRAIN_N_HEADS_PARA, cue_of[i], sizeof cue_of[i]);
     train_params *P = train_model_params(m), *Gd = train_model_grads(m);
     const size_t head = train_params_find(P, "reward.w")->offset;
     static const char *const names[] = {"DPO", "reward", "GRPO"};
@@ -320,10 +326,14 @@ static void test_model_gradients_of_each_objective_equal_finite_differences(void
         objective(m, q, which, true);
         double worst = 0;
         int checked = 0, in_head = 0;
-        for (int k = 0; k < 60; k++) {
-            /* the reward objective: a third of the draws in its head */
+        const train_param_view *head_v = train_params_find(P, "reward.w");
+        int views_hit[TRAIN_REWARD_VIEWS] = {0};
+        for (int k = 0; k < 90; k++) {
+            /* the reward objective: a third of the draws in its head, each of its tensors in
+             * turn */
+            const train_param_view *hv = head_v + (k / 3) % TRAIN_REWARD_VIEWS;
             size_t i = which == OBJ_REWARD && k % 3 == 0
-                           ? head + (size_t)core_rng_below(&r, P->count - head)
+                           ? hv->offset + (size_t)core_rng_below(&r, hv->count)
                            : (size_t)core_rng_below(&r, P->count);
             if (which == OBJ_REWARD) {
                 const train_param_view *v = P->views;
@@ -346,13 +356,20 @@ static void test_model_gradients_of_each_objective_equal_finite_differences(void
                 continue; /* a parameter this batch does not reach */
             checked++;
             in_head += i >= head;
+            if (which == OBJ_REWARD && k % 3 == 0)
+                views_hit[hv - head_v]++;
             worst = fmax(worst, fabs(fd - an) / fmax(fabs(fd), 1e-2));
         }
         printf("    %s through the tiny model: %d parameters (%d of the reward head), largest "
                "relative error %.3g\n",
                names[which], checked, in_head, worst);
         CHECK(checked >= 10);
-        CHECK(which != OBJ_REWARD || in_head >= 10);
+        CHECK(which != OBJ_REWARD || in_head >= 20);
+        for (int v = 0; which == OBJ_REWARD && v < TRAIN_REWARD_VIEWS; v++)
+            if (!views_hit[v]) {
+                printf("    reward head tensor %s: no draw reached\n", head_v[v].name);
+                CHECK(views_hit[v] > 0);
+            }
         CHECK(worst < 0.05);
     }
     pairs_free(&p);

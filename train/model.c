@@ -175,6 +175,11 @@ static size_t model_specs(const train_model_cfg *c, train_param_spec *sp, char (
         ADD(2, d, d, "reward.feat.w");
         ADD(1, d, 0, "reward.feat.b");
         ADD(2, TRAIN_REWARD_COND, 2 * d, "reward.cond.w");
+        ADD(2, d, TRAIN_REWARD_OPEN_POS * d, "reward.open.w");
+        ADD(1, d, 0, "reward.open.b");
+        ADD(2, TRAIN_REWARD_CUE, d, "reward.open.cue.w");
+        ADD(2, TRAIN_REWARD_CUE, d, "reward.aux.w");
+        ADD(1, TRAIN_REWARD_CUE, 0, "reward.aux.b");
     }
 #undef ADD
     return n;
@@ -214,9 +219,10 @@ static void bind(model_w *w, const train_params *p, int L)
         w->parab[k] = NEXT;
     }
 #undef NEXT
-    /* a reward head (reward.w, reward.b, reward.feat.w, reward.feat.b, reward.cond.w) may
-     * follow; the reward model reads it by name */
-    CORE_ASSERT(i == p->n_views || (i + 5 == p->n_views && !strcmp(v[i].name, "reward.w")));
+    /* a reward head (reward.w, reward.b, reward.feat.*, reward.cond.w, reward.open.*,
+     * reward.aux.*) may follow; the reward model reads it by name */
+    CORE_ASSERT(i == p->n_views ||
+                (i + TRAIN_REWARD_VIEWS == p->n_views && !strcmp(v[i].name, "reward.w")));
 }
 
 /* Carves `n` floats for each array from the block (bump allocation); on a size overflow
@@ -314,7 +320,7 @@ core_status train_model_create(const train_model_cfg *cfg, int max_B, train_mode
     m->S = (int)cfg->stack;
     m->F = m->S * TRAIN_N_MELS;
     const size_t n_specs =
-        6 + 12 * (size_t)m->L + 2 + 2 * TRAIN_N_HEADS_PARA + (cfg->reward_head ? 5 : 0);
+        6 + 12 * (size_t)m->L + 2 + 2 * TRAIN_N_HEADS_PARA + (cfg->reward_head ? TRAIN_REWARD_VIEWS : 0);
     specs = core_alloc(n_specs, sizeof *specs, "model parameter specs");
     names = core_alloc(n_specs, sizeof *names, "model parameter names");
     m->w.layer = core_zalloc((size_t)m->L, sizeof(layer_w), "model layers");

@@ -145,6 +145,8 @@ enum {
     TRAIN_REWARD_CUE = 17,
     TRAIN_REWARD_COND = TRAIN_REWARD_CUE + TRAIN_PERSONA_DIM, /* cue posteriors, persona */
     TRAIN_REWARD_OPENING = 24, /* reply positions (BOS on) the cue term reads */
+    TRAIN_REWARD_OPEN_POS = 16, /* reply positions the opening term reads side by side */
+    TRAIN_REWARD_VIEWS = 10,    /* the reward head's tensors */
 };
 /* The paralinguistic heads, in order, and their class counts. */
 extern const char *const train_para_names[TRAIN_N_HEADS_PARA]; /* emotion, laughter, hesitation, speed, pitch, gender, language */
@@ -155,7 +157,9 @@ typedef struct train_model_cfg {
     double para_weight;                                  /* weight of the paralinguistic losses */
     bool reward_head; /* not in the YAML: set by `rlhf reward`; adds reward.w (1,d), reward.b (1)
                        * reward.feat.w (d,d), reward.feat.b (d), reward.cond.w
-                       * (TRAIN_REWARD_COND, 2 d) */
+                       * (TRAIN_REWARD_COND, 2 d), reward.open.w (d, TRAIN_REWARD_OPEN_POS d),
+                       * reward.open.b (d), reward.open.cue.w (TRAIN_REWARD_CUE, d),
+                       * reward.aux.w (TRAIN_REWARD_CUE, d), reward.aux.b (TRAIN_REWARD_CUE) */
 } train_model_cfg;
 extern const core_cfg_schema train_model_schema; /* kind "model", configs/model/<size>.yaml */
 /* Loads a model config named as configs name it: an absolute path or one that exists as
