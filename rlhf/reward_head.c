@@ -80,6 +80,40 @@ static void scratch_free(scratch *s)
     free(s->o);
 }
 
+/* Row `row`'s reply: its first position (-1: none) into *first; returns its length. */
+static int reply_span(const train_batch *b, int row, int *first)
+{
+    const size_t T = (size_t)b->T;
+    int k = 0;
+    *first = -1;
+    for (size_t t = 0; t < T; t++)
+        if (b->targets[(size_t)row * T + t] >= 0) {
+            *first = *first < 0 ? (int)t : *first;
+            k++;
+        }
+    return k;
+}
+
+/* x and g of row `row`, whose reply starts at `first` and is k long: g = G x + g_b, x the
+ * first 16 reply positions' states over 16 (zero past the reply): the mean of a linear read
+ * per position. Unscaled, Adam's first steps on G's 16 d inputs moved g by tens and the
+ * scores with it. */
+static void open_read(train_model *m, const train_batch *b, int row, int first, int k,
+                      scratch *s)
+{
+    const size_t d = (size_t)train_model_config(m)->d_model;
+    const train_params *P = train_model_params(m);
+    const int n_x = k < TRAIN_REWARD_OPEN_POS ? k : TRAIN_REWARD_OPEN_POS;
+    memset(s->x, 0, TRAIN_REWARD_OPEN_POS * d * sizeof *s->x);
+    const float *h0 = train_model_hidden(m) +
+                      ((size_t)row * (size_t)b->T + (size_t)(first < 0 ? 0 : first)) * d;
+    for (size_t i = 0; i < (size_t)n_x * d; i++)
+        s->x[i] = h0[i] / (float)TRAIN_REWARD_OPEN_POS;
+    train_linear_forward(s->g, s->x, train_params_get(P, "reward.open.w"),
+                         train_params_get(P, "reward.open.b"), 1,
+                         (int)(TRAIN_REWARD_OPEN_POS * d), (int)d);
+}
+
 /* c, the features f and o, x and g of row `row`. Returns the reply's first position; *n_open
  * and *n_all count the positions the two halves of o average (0: no reply). */
 static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, scratch *s,
@@ -98,12 +132,8 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
     }
     memcpy(c + TRAIN_REWARD_CUE, b->persona + (size_t)row * TRAIN_PERSONA_DIM,
            TRAIN_PERSONA_DIM * sizeof *c);
-    int first = -1, k = 0;
-    for (size_t t = 0; t < T; t++)
-        if (b->targets[(size_t)row * T + t] >= 0) {
-            first = first < 0 ? (int)t : first;
-            k++;
-        }
+    int first;
+    const int k = reply_span(b, row, &first);
     memset(s->o, 0, 2 * d * sizeof *s->o);
     if (k) /* F = tanh(H V^T + a) over the reply's k positions (contiguous in the row) */
         train_linear_forward(s->f, hid + ((size_t)row * T + (size_t)first) * d, V, a, k, (int)d,
@@ -117,17 +147,7 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
             s->o[d + i] += f[i];
         }
     }
-    /* g = G x + g_b, x the first 16 reply positions' states over 16 (zero past the reply):
-     * the mean of a linear read per position. Unscaled, Adam's first steps on G's 16 d
-     * inputs moved g by tens and the scores with it */
-    const int n_x = k < TRAIN_REWARD_OPEN_POS ? k : TRAIN_REWARD_OPEN_POS;
-    memset(s->x, 0, TRAIN_REWARD_OPEN_POS * d * sizeof *s->x);
-    const float *h0 = hid + ((size_t)row * T + (size_t)(first < 0 ? 0 : first)) * d;
-    for (size_t i = 0; i < (size_t)n_x * d; i++)
-        s->x[i] = h0[i] / (float)TRAIN_REWARD_OPEN_POS;
-    train_linear_forward(s->g, s->x, train_params_get(P, "reward.open.w"),
-                         train_params_get(P, "reward.open.b"), 1,
-                         (int)(TRAIN_REWARD_OPEN_POS * d), (int)d);
+    open_read(m, b, row, first, k, s);
     *n_open = k < TRAIN_REWARD_OPENING ? k : TRAIN_REWARD_OPENING;
     *n_all = k;
     for (size_t i = 0; i < d && k; i++) {
@@ -232,16 +252,13 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
         const size_t pos = (size_t)row * T + (size_t)first;
         train_linear_backward(dhidden + pos * d, gV, ga, s.dz, hid + pos * d, V, n_all, (int)d,
                               (int)d);
-        /* q^T Q g: dQ = g q g^T, d g = g Q^T q, then back through G */
-        for (size_t i = 0; i < d; i++)
-            s.dg[i] = 0.0f;
-        for (int j = 0; j < TRAIN_REWARD_CUE; j++) {
-            const double gc = g[row] * c[j];
-            for (size_t i = 0; i < d; i++) {
-                gQ[(size_t)j * d + i] += (float)(gc * s.g[i]);
-                s.dg[i] += (float)(gc * Q[(size_t)j * d + i]);
-            }
-        }
+        /* q^T Q g is Q g's dot with q: the linear layer's backward with d(Q g) = g q, then
+         * back through G */
+        float gq[TRAIN_REWARD_CUE];
+        for (int j = 0; j < TRAIN_REWARD_CUE; j++)
+            gq[j] = (float)(g[row] * c[j]);
+        memset(s.dg, 0, d * sizeof *s.dg);
+        train_linear_backward(s.dg, gQ, NULL, gq, s.g, Q, 1, (int)d, TRAIN_REWARD_CUE);
         open_backward(m, b, row, first,
                       n_all < TRAIN_REWARD_OPEN_POS ? n_all : TRAIN_REWARD_OPEN_POS, &s, dhidden);
     }
@@ -257,22 +274,18 @@ double rlhf_reward_aux(train_model *m, const train_batch *b, int stride, double 
     float *gA = train_params_get(train_model_grads(m), "reward.aux.w");
     float *gab = train_params_get(train_model_grads(m), "reward.aux.b");
     scratch s = scratch_alloc((size_t)b->T, d);
-    float c[TRAIN_REWARD_COND];
     double loss = 0;
     for (int row = 0; row < b->B; row += stride) {
         const int32_t *lab = b->labels + (size_t)row * TRAIN_N_HEADS_PARA;
-        int n_open, n_all;
-        const int first = cond_inputs(m, b, row, c, &s, &n_open, &n_all);
+        int first;
+        const int n_all = reply_span(b, row, &first);
         if (!n_all)
             continue;
+        open_read(m, b, row, first, n_all, &s);
         /* z = A g + a_b: one softmax per cue head, cross-entropy against the pair's cue */
-        double z[TRAIN_REWARD_CUE], dz[TRAIN_REWARD_CUE] = {0};
+        float z[TRAIN_REWARD_CUE], dz[TRAIN_REWARD_CUE] = {0};
         bool any = false;
-        for (int j = 0; j < TRAIN_REWARD_CUE; j++) {
-            z[j] = ab[j];
-            for (size_t i = 0; i < d; i++)
-                z[j] += (double)A[(size_t)j * d + i] * s.g[i];
-        }
+        train_linear_forward(z, s.g, A, ab, 1, (int)d, TRAIN_REWARD_CUE);
         for (int k = 0, off = 0; k < 4; off += train_para_classes[k], k++) {
             const int K = train_para_classes[k], y = lab[k];
             if (y < 0 || y >= K)
@@ -284,20 +297,13 @@ double rlhf_reward_aux(train_model *m, const train_batch *b, int stride, double 
                 sum += exp(z[off + i] - mx);
             loss += mx + log(sum) - z[off + y];
             for (int i = 0; i < K; i++)
-                dz[off + i] = weight * (exp(z[off + i] - mx) / sum - (i == y));
+                dz[off + i] = (float)(weight * (exp(z[off + i] - mx) / sum - (i == y)));
             any = true;
         }
         if (!dhidden || !any)
             continue;
-        for (size_t i = 0; i < d; i++)
-            s.dg[i] = 0.0f;
-        for (int j = 0; j < TRAIN_REWARD_CUE; j++) {
-            gab[j] += (float)dz[j];
-            for (size_t i = 0; i < d; i++) {
-                gA[(size_t)j * d + i] += (float)(dz[j] * s.g[i]);
-                s.dg[i] += (float)(dz[j] * A[(size_t)j * d + i]);
-            }
-        }
+        memset(s.dg, 0, d * sizeof *s.dg);
+        train_linear_backward(s.dg, gA, gab, dz, s.g, A, 1, (int)d, TRAIN_REWARD_CUE);
         open_backward(m, b, row, first,
                       n_all < TRAIN_REWARD_OPEN_POS ? n_all : TRAIN_REWARD_OPEN_POS, &s, dhidden);
     }
