@@ -114,6 +114,27 @@ static inline char *test_fixture_path(const char *rel)
     return found;
 }
 
+/* The troupe binary of the build the test program belongs to (build/troupe for
+ * build/tests/x) into buf; false, with a message, when it or the configs are missing. */
+static inline bool test_troupe_binary(char *buf, size_t n)
+{
+    char *exe = core_exe_dir();
+    snprintf(buf, n, "%s/../troupe", exe ? exe : ".");
+    free(exe);
+    if (access(buf, X_OK) != 0 || !core_config_dir()) {
+        printf("cannot find the troupe binary at %s or the configs\n", buf);
+        return false;
+    }
+    return true;
+}
+
+/* mpirun's words before -np for the tests that launch the troupe binary: as root, Open MPI
+ * wants both variables; shared memory without the single-copy mechanism that containers
+ * often forbid */
+#define TEST_MPIRUN                                                                                \
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "                                   \
+    "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --oversubscribe --bind-to none "
+
 #include <sys/wait.h>
 /* Runs a shell command, its stdout and stderr together into *out (malloc'd); returns its
  * exit code, or -1 when it did not exit normally. */

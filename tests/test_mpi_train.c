@@ -15,12 +15,6 @@
 
 static char tmpdir[256], personas[400], corpus[400], troupe[4096];
 
-/* as root, Open MPI wants both variables; shared memory without the single-copy mechanism
- * that containers often forbid */
-#define MPIRUN                                                                                     \
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "                                   \
-    "OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun --oversubscribe --bind-to none "
-
 /* Runs `troupe train` for `steps` steps into TMPDIR/name with `np` ranks (0: no mpirun),
  * extra words (--set ... or environment) in `pre` and `post`. Returns the exit code. */
 static int train(const char *name, int np, const char *pre, const char *post, int steps,
@@ -28,7 +22,7 @@ static int train(const char *name, int np, const char *pre, const char *post, in
 {
     char launcher[512] = "";
     if (np > 0)
-        snprintf(launcher, sizeof launcher, MPIRUN "-np %d ", np);
+        snprintf(launcher, sizeof launcher, TEST_MPIRUN "-np %d ", np);
     char *cmd = core_sprintf(
         "%s %s%s train --set data.corpus=%s --set data.personas=%s --set output=%s/%s "
         "--set model=model/tiny.yaml --set batch=2 --set accumulate=2 --set max_steps=%d "
@@ -188,7 +182,7 @@ static int dpo(const char *name, int np)
 {
     char launcher[512] = "";
     if (np > 0)
-        snprintf(launcher, sizeof launcher, MPIRUN "-np %d ", np);
+        snprintf(launcher, sizeof launcher, TEST_MPIRUN "-np %d ", np);
     char *cmd = core_sprintf(
         "%s%s rlhf dpo --set init=%s/one/checkpoints/last.h5 --set data.prefs=%s/prefs.h5 "
         "--set data.personas=%s --set output=%s/%s --set model=model/tiny.yaml --set batch=2 "
@@ -232,13 +226,8 @@ int main(void)
 {
     if (!test_tmpdir(tmpdir, sizeof tmpdir, "mpi"))
         return 1;
-    char *exe = core_exe_dir();
-    snprintf(troupe, sizeof troupe, "%s/../troupe", exe);
-    free(exe);
-    if (access(troupe, X_OK) != 0 || !core_config_dir()) {
-        printf("cannot find the troupe binary at %s or the configs\n", troupe);
+    if (!test_troupe_binary(troupe, sizeof troupe))
         return 1;
-    }
     if (test_train_corpus(tmpdir, personas, sizeof personas, corpus, sizeof corpus) != 0) {
         printf("cannot make the test corpus: %s\n", core_error_message());
         return 1;
