@@ -3,7 +3,7 @@
 #
 #   make                 build build/troupe and the tests
 #   make test            deps + build + run every test program (overall N passed, N failed)
-#   make test-long       the long end-to-end checks (tests/long_*.c; about 15 minutes on 2
+#   make test-long       the long end-to-end checks (tests/long_*.c; about 16 minutes on 2
 #                        cores): the reward model's 90% held-out target of docs/rlhf.md
 #   make demo            deps + build + run the pipeline on the embedded default data
 #   make reproduce       the same from nothing into reproduce-out/, ending in the eval table
