@@ -98,20 +98,19 @@ static int reply_span(const train_batch *b, int row, int *first)
  * first 16 reply positions' states over 16 (zero past the reply): the mean of a linear read
  * per position. Unscaled, Adam's first steps on G's 16 d inputs moved g by tens and the
  * scores with it. */
-static void open_read(train_model *m, const train_batch *b, int row, int first, int k,
-                      scratch *s)
+static void open_read(train_model *m, const train_batch *b, int row, int first, int k, scratch *s)
 {
     const size_t d = (size_t)train_model_config(m)->d_model;
     const train_params *P = train_model_params(m);
     const int n_x = k < TRAIN_REWARD_OPEN_POS ? k : TRAIN_REWARD_OPEN_POS;
     memset(s->x, 0, TRAIN_REWARD_OPEN_POS * d * sizeof *s->x);
-    const float *h0 = train_model_hidden(m) +
-                      ((size_t)row * (size_t)b->T + (size_t)(first < 0 ? 0 : first)) * d;
+    const float *h0 =
+        train_model_hidden(m) + ((size_t)row * (size_t)b->T + (size_t)(first < 0 ? 0 : first)) * d;
     for (size_t i = 0; i < (size_t)n_x * d; i++)
         s->x[i] = h0[i] / (float)TRAIN_REWARD_OPEN_POS;
     train_linear_forward(s->g, s->x, train_params_get(P, "reward.open.w"),
-                         train_params_get(P, "reward.open.b"), 1,
-                         (int)(TRAIN_REWARD_OPEN_POS * d), (int)d);
+                         train_params_get(P, "reward.open.b"), 1, (int)(TRAIN_REWARD_OPEN_POS * d),
+                         (int)d);
 }
 
 /* c, the features f and o, x and g of row `row`. Returns the reply's first position; *n_open
@@ -121,7 +120,8 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
 {
     const size_t d = (size_t)train_model_config(m)->d_model, T = (size_t)b->T;
     const train_params *P = train_model_params(m);
-    const float *V = train_params_get(P, "reward.feat.w"), *a = train_params_get(P, "reward.feat.b");
+    const float *V = train_params_get(P, "reward.feat.w"),
+                *a = train_params_get(P, "reward.feat.b");
     const float *pp = train_model_para_probs(m), *hid = train_model_hidden(m);
     for (int k = 0, off = 0, j = 0; k < 4; k++) {
         const int K = train_para_classes[k];
@@ -158,17 +158,18 @@ static int cond_inputs(train_model *m, const train_batch *b, int row, float *c, 
 }
 
 /* With s->dg set: back through g = G x + g_b into G, g_b and the hidden states of the
- * reply's first positions (row `row`, from `first`, n of them). */
-static void open_backward(train_model *m, const train_batch *b, int row, int first, int n,
+ * reply's first positions (row `row`, whose reply starts at `first` and is k long; open_read's
+ * arguments). */
+static void open_backward(train_model *m, const train_batch *b, int row, int first, int k,
                           scratch *s, float *dhidden)
 {
     const size_t d = (size_t)train_model_config(m)->d_model, X = TRAIN_REWARD_OPEN_POS * d;
+    const int n = k < TRAIN_REWARD_OPEN_POS ? k : TRAIN_REWARD_OPEN_POS;
     train_params *G = train_model_grads(m);
     memset(s->dx, 0, X * sizeof *s->dx);
-    train_linear_backward(s->dx, train_params_get(G, "reward.open.w"),
-                          train_params_get(G, "reward.open.b"), s->dg, s->x,
-                          train_params_get(train_model_params(m), "reward.open.w"), 1, (int)X,
-                          (int)d);
+    train_linear_backward(
+        s->dx, train_params_get(G, "reward.open.w"), train_params_get(G, "reward.open.b"), s->dg,
+        s->x, train_params_get(train_model_params(m), "reward.open.w"), 1, (int)X, (int)d);
     float *dh = dhidden + ((size_t)row * (size_t)b->T + (size_t)first) * d;
     for (size_t i = 0; i < (size_t)n * d; i++)
         dh[i] += s->dx[i] / (float)TRAIN_REWARD_OPEN_POS;
@@ -259,8 +260,7 @@ void rlhf_reward_backward(train_model *m, const train_batch *b, const double *g,
             gq[j] = (float)(g[row] * c[j]);
         memset(s.dg, 0, d * sizeof *s.dg);
         train_linear_backward(s.dg, gQ, NULL, gq, s.g, Q, 1, (int)d, TRAIN_REWARD_CUE);
-        open_backward(m, b, row, first,
-                      n_all < TRAIN_REWARD_OPEN_POS ? n_all : TRAIN_REWARD_OPEN_POS, &s, dhidden);
+        open_backward(m, b, row, first, n_all, &s, dhidden);
     }
     scratch_free(&s);
 }
@@ -304,8 +304,7 @@ double rlhf_reward_aux(train_model *m, const train_batch *b, int stride, double 
             continue;
         memset(s.dg, 0, d * sizeof *s.dg);
         train_linear_backward(s.dg, gA, gab, dz, s.g, A, 1, (int)d, TRAIN_REWARD_CUE);
-        open_backward(m, b, row, first,
-                      n_all < TRAIN_REWARD_OPEN_POS ? n_all : TRAIN_REWARD_OPEN_POS, &s, dhidden);
+        open_backward(m, b, row, first, n_all, &s, dhidden);
     }
     scratch_free(&s);
     return loss;
